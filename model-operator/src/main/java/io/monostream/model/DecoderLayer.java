@@ -1,0 +1,34 @@
+package io.monostream.model;
+
+import ai.djl.ndarray.NDArray;
+
+/** One InternLM2 decoder layer with the multimodal MoE (spec §6). */
+final class DecoderLayer {
+    private final int index;
+    private final RmsNorm attentionNorm;
+    private final Attention attention;
+    private final RmsNorm ffnNorm;
+    private final MultimodalMoe moe;
+
+    DecoderLayer(int index, RmsNorm attentionNorm, Attention attention, RmsNorm ffnNorm, MultimodalMoe moe) {
+        this.index = index;
+        this.attentionNorm = attentionNorm;
+        this.attention = attention;
+        this.ffnNorm = ffnNorm;
+        this.moe = moe;
+    }
+
+    /** h += Attn(RMS(h)); h += MoE(RMS(h), m). */
+    NDArray forward(NDArray h, ModalityRuns runs, NDArray cos, NDArray sin, KvCache cache) {
+        h = h.add(attention.forward(attentionNorm.forward(h), cos, sin, cache, index));
+        return h.add(moe.forward(ffnNorm.forward(h), runs));
+    }
+
+    MultimodalMoe moe() {
+        return moe;
+    }
+
+    Attention attention() {
+        return attention;
+    }
+}

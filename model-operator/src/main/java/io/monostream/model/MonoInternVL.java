@@ -1,0 +1,187 @@
+package io.monostream.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.SparseFormat;
+import ai.djl.nn.core.Linear;
+import io.monostream.checkpoint.Checkpoint;
+import io.monostream.checkpoint.LlmConfig;
+import io.monostream.checkpoint.ModelConfig;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Mono-InternVL v1: patch embedding and connector feeding an InternLM2 decoder whose layers
+ * route each token to a text or a visual FFN expert by modality (spec §1, §4, §6).
+ * The forward pass reads top to bottom in the order the data flows.
+ */
+public final class MonoInternVL implements AutoCloseable {
+    private static final String LM = "language_model.model.";
+
+    private final NDManager manager;
+    private final ModelConfig config;
+    private final int imageContextId;
+    private final VisionEmbedding vision;
+    private final NDArray tokenEmbeddings;
+    private final List<DecoderLayer> layers;
+    private final RmsNorm finalNorm;
+    private final NDArray output;
+    private final RotaryEmbedding rope;
+
+    private MonoInternVL(NDManager manager, ModelConfig config, int imageContextId, VisionEmbedding vision,
+            NDArray tokenEmbeddings, List<DecoderLayer> layers, RmsNorm finalNorm, NDArray output, RotaryEmbedding rope) {
+        this.manager = manager;
+        this.config = config;
+        this.imageContextId = imageContextId;
+        this.vision = vision;
+        this.tokenEmbeddings = tokenEmbeddings;
+        this.layers = layers;
+        this.finalNorm = finalNorm;
+        this.output = output;
+        this.rope = rope;
+    }
+
+    /**
+     * Loads every weight of a checked checkpoint in FP32 into a manager of its own under {@code parent}.
+     *
+     * @param imageContextId the id of {@code <IMG_CONTEXT>} from the tokenizer files
+     */
+    public static MonoInternVL load(Checkpoint checkpoint, NDManager parent, int imageContextId) {
+        ModelConfig config = checkpoint.config();
+        LlmConfig llm = config.llm();
+        NDManager manager = parent.newSubManager();
+        try {
+            WeightLoader weights = new WeightLoader(checkpoint, manager);
+            VisionEmbedding vision = new VisionEmbedding(weights, config.imageSize(), config.visionImageSize(),
+                    config.patchSize(), config.downsampleRatio(), config.psVersion());
+            NDArray embeddings = weights.load(LM + "tok_embeddings.weight");
+            List<DecoderLayer> layers = new ArrayList<>(llm.numLayers());
+            for (int i = 0; i < llm.numLayers(); i++) {
+                String p = LM + "layers." + i + ".";
+                layers.add(new DecoderLayer(i,
+                        new RmsNorm(weights.load(p + "attention_norm.weight"), llm.rmsNormEps()),
+                        new Attention(weights.load(p + "attention.wqkv.weight"), weights.load(p + "attention.wo.weight"),
+                                llm.numHeads(), llm.numKvHeads(), llm.headDim()),
+                        new RmsNorm(weights.load(p + "ffn_norm.weight"), llm.rmsNormEps()),
+                        new MultimodalMoe(FeedForward.load(weights, p + "feed_forward"),
+                                FeedForward.load(weights, p + "feed_forward_ve"))));
+            }
+            RmsNorm norm = new RmsNorm(weights.load(LM + "norm.weight"), llm.rmsNormEps());
+            NDArray output = weights.load("language_model.output.weight");
+            String scalingType = llm.ropeScaling() == null ? null : llm.ropeScaling().type();
+            double factor = llm.ropeScaling() == null ? 1.0 : llm.ropeScaling().factor();
+            RotaryEmbedding rope = new RotaryEmbedding(llm.headDim(), llm.ropeTheta(), scalingType, factor,
+                    llm.maxPositionEmbeddings());
+            return new MonoInternVL(manager, config, imageContextId, vision, embeddings, layers, norm, output, rope);
+        } catch (RuntimeException e) {
+            manager.close();
+            throw e;
+        }
+    }
+
+    public ModelConfig config() {
+        return config;
+    }
+
+    public int imageContextId() {
+        return imageContextId;
+    }
+
+    public int tokensPerTile() {
+        return vision.tokensPerTile();
+    }
+
+    public int numLayers() {
+        return layers.size();
+    }
+
+    /** The manager that owns the weights; requests make sub-managers of it. */
+    public NDManager manager() {
+        return manager;
+    }
+
+    /** A new, empty KV cache for one sequence. */
+    public KvCache newCache(NDManager parent) {
+        return new KvCache(parent, layers.size());
+    }
+
+    /** @param pixels [T, 3, S, S]; @return [T · tokensPerTile, hidden] */
+    public NDArray embedImages(NDArray pixels) {
+        return vision.forward(pixels);
+    }
+
+    /**
+     * Runs new tokens through the decoder after what {@code cache} holds and appends them to it.
+     * Routing follows the per-token modality mask on every forward (spec §6 "Routing"), so chunked
+     * prefill and continuation with image tokens are right too.
+     *
+     * @param ids the new tokens
+     * @param imageRows [popcount(ids == IMG_CONTEXT), hidden] rows that replace their embeddings,
+     *     in order; null when the new tokens hold no image token
+     * @param scratch owns every intermediate array and the result; close it after the step
+     * @return [L, hidden] final hidden states of the new tokens (before the final norm)
+     */
+    public NDArray forward(NDManager scratch, int[] ids, NDArray imageRows, KvCache cache) {
+        ModalityRuns runs = ModalityRuns.of(ids, imageContextId);
+        int expected = runs.visualCount();
+        long given = imageRows == null ? 0 : imageRows.getShape().get(0);
+        if (given != expected) {
+            throw new IllegalArgumentException(
+                    "the prompt holds " + expected + " image tokens but " + given + " image embedding rows were given");
+        }
+        NDArray idArray = scratch.create(ids);
+        NDArray h = idArray.getNDArrayInternal().embedding(idArray, tokenEmbeddings, SparseFormat.DENSE).singletonOrThrow();
+        if (expected > 0) {
+            h = splice(h, imageRows, runs);
+        }
+        NDList cosSin = rope.cosSin(h.getManager(), cache.length(), ids.length);
+        for (DecoderLayer layer : layers) {
+            h = layer.forward(h, runs, cosSin.get(0), cosSin.get(1), cache);
+        }
+        cache.advance(ids.length);
+        return h;
+    }
+
+    /** fp32 logits [V] of one hidden row [hidden] (or [rows, V] for [rows, hidden]). */
+    public NDArray logits(NDArray hidden) {
+        return Linear.linear(finalNorm.forward(hidden), output).singletonOrThrow();
+    }
+
+    /** Useful FLOPs of one forward over these ids after {@code past} cached tokens (one expert per token). */
+    public long flops(int[] ids, int past) {
+        ModalityRuns runs = ModalityRuns.of(ids, imageContextId);
+        long total = 0;
+        for (DecoderLayer layer : layers) {
+            total += layer.attention().flops(ids.length, past) + layer.moe().flops(runs);
+        }
+        return total + 2L * output.getShape().get(0) * output.getShape().get(1);
+    }
+
+    /** The MoE of one layer, for tests and benchmarks. */
+    public MultimodalMoe moe(int layer) {
+        return layers.get(layer).moe();
+    }
+
+    private static NDArray splice(NDArray embedded, NDArray imageRows, ModalityRuns runs) {
+        NDList pieces = new NDList();
+        int imageAt = 0;
+        for (ModalityRuns.Run run : runs.runs()) {
+            if (run.visual()) {
+                pieces.add(imageRows.get(new NDIndex("{}:{}", imageAt, imageAt + run.length())));
+                imageAt += run.length();
+            } else {
+                pieces.add(embedded.get(new NDIndex("{}:{}", run.start(), run.end())));
+            }
+        }
+        return pieces.size() == 1 ? pieces.get(0) : NDArrays.concat(pieces, 0);
+    }
+
+    @Override
+    public void close() {
+        manager.close();
+    }
+}

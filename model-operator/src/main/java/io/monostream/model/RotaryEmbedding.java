@@ -1,0 +1,70 @@
+package io.monostream.model;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.DataType;
+
+/**
+ * Rotate-half (NeoX) rotary position embedding with the checkpoint's scaling (spec §6):
+ * dims j and j + d/2 share frequency θ^(−2(j mod d/2)/d). Dynamic NTK raises the base once
+ * the total length S passes {@code max_position_embeddings}; it is computed per forward from
+ * the length after that forward, which is what the reference does for a fresh sequence.
+ */
+final class RotaryEmbedding {
+    private final int headDim;
+    private final double theta;
+    private final String scalingType;
+    private final double scalingFactor;
+    private final int maxPositions;
+
+    /** @param scalingType null, "dynamic" or "linear" */
+    RotaryEmbedding(int headDim, double theta, String scalingType, double scalingFactor, int maxPositions) {
+        if (scalingType != null && !scalingType.equals("dynamic") && !scalingType.equals("linear")) {
+            throw new IllegalArgumentException("unsupported rope_scaling type '" + scalingType + "' (dynamic or linear)");
+        }
+        this.headDim = headDim;
+        this.theta = theta;
+        this.scalingType = scalingType;
+        this.scalingFactor = scalingFactor;
+        this.maxPositions = maxPositions;
+    }
+
+    /** The base in use when the sequence is {@code totalLength} long. */
+    double base(int totalLength) {
+        if ("dynamic".equals(scalingType) && totalLength > maxPositions) {
+            double f = scalingFactor;
+            return theta * Math.pow((f * totalLength / maxPositions) - (f - 1), (double) headDim / (headDim - 2));
+        }
+        return theta;
+    }
+
+    /**
+     * cos and sin for positions [start, start + length), each [length, headDim], for a sequence
+     * that is {@code start + length} long after this forward.
+     */
+    NDList cosSin(NDManager manager, int start, int length) {
+        double base = base(start + length);
+        NDArray exponents = manager.arange(0, headDim, 2, DataType.FLOAT32).div((float) headDim);
+        NDArray invFreq = exponents.getNDArrayInternal().rpow((float) base).getNDArrayInternal().rdiv(1f);
+        NDArray t = manager.arange(start, start + length, 1, DataType.FLOAT32);
+        if ("linear".equals(scalingType)) {
+            t = t.div((float) scalingFactor);
+        }
+        NDArray freqs = t.reshape(length, 1).mul(invFreq.reshape(1, headDim / 2));
+        NDArray emb = NDArrays.concat(new NDList(freqs, freqs), 1);
+        return new NDList(emb.cos(), emb.sin());
+    }
+
+    /** x' = x·cos + rotate_half(x)·sin; x is [L, heads, d], cos/sin are [L, d]. */
+    static NDArray apply(NDArray x, NDArray cos, NDArray sin) {
+        long half = x.getShape().get(2) / 2;
+        NDArray first = x.get(":, :, :{}", half);
+        NDArray second = x.get(":, :, {}:", half);
+        NDArray rotated = NDArrays.concat(new NDList(second.neg(), first), 2);
+        NDArray c = cos.expandDims(1);
+        NDArray s = sin.expandDims(1);
+        return x.mul(c).add(rotated.mul(s));
+    }
+}
