@@ -2,15 +2,21 @@ package io.monostream.model;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.nn.core.Linear;
+
+import java.util.List;
 
 /**
  * InternLM2 attention with the fused {@code wqkv} projection (spec §6). The 3-D view of wqkv's
  * rows is [kvHeads][group + 2][headDim]: slots 0..group−1 are the query heads that share KV
  * head g (query head g·group + s), slot group is K head g, slot group + 1 is V head g.
  * This is not a [Q|K|V] block layout.
+ *
+ * <p>The projections run once over the rows of every sequence in the batch; the causal
+ * attention itself runs per sequence against its own cache.
  */
 final class Attention {
     private final NDArray wqkv;
@@ -19,6 +25,9 @@ final class Attention {
     private final int kvHeads;
     private final int headDim;
     private final int group;
+
+    /** Rows [offset, offset + length) of the batch belong to one sequence with these rotary tables. */
+    record Segment(int offset, int length, KvCache cache, NDArray cos, NDArray sin) {}
 
     Attention(NDArray wqkv, NDArray wo, int heads, int kvHeads, int headDim) {
         this.wqkv = wqkv;
@@ -29,20 +38,29 @@ final class Attention {
         this.group = heads / kvHeads;
     }
 
-    /**
-     * @param x [L, H] normalised hidden states of the new tokens
-     * @param cos,sin [L, d] for their positions
-     * @return [L, H]
-     */
-    NDArray forward(NDArray x, NDArray cos, NDArray sin, KvCache cache, int layer) {
-        int length = (int) x.getShape().get(0);
+    /** @param x [N, H] normalised hidden states of every new row in the batch; @return [N, H] */
+    NDArray forward(NDArray x, List<Segment> segments, int layer) {
+        int rows = (int) x.getShape().get(0);
+        NDArray qkv = Linear.linear(x, wqkv).singletonOrThrow().reshape(rows, kvHeads, group + 2, headDim);
+        NDList outputs = new NDList(segments.size());
+        for (Segment s : segments) {
+            NDArray part = segments.size() == 1 ? qkv : qkv.get("{}:{}", s.offset(), s.offset() + s.length());
+            outputs.add(attend(part, s, layer));
+        }
+        NDArray merged = outputs.size() == 1 ? outputs.get(0) : NDArrays.concat(outputs, 0);
+        return Linear.linear(merged, wo).singletonOrThrow();
+    }
+
+    /** Causal attention of one sequence's new rows; @return [L, heads · d] */
+    private NDArray attend(NDArray qkv, Segment s, int layer) {
+        int length = s.length();
+        KvCache cache = s.cache();
         int past = cache.length();
-        NDArray qkv = Linear.linear(x, wqkv).singletonOrThrow().reshape(length, kvHeads, group + 2, headDim);
         NDArray q = qkv.get(":, :, :{}, :", group).reshape(length, heads, headDim);
         NDArray k = qkv.get(":, :, {}, :", group);
         NDArray v = qkv.get(":, :, {}, :", group + 1);
-        q = RotaryEmbedding.apply(q, cos, sin).transpose(1, 0, 2); // [heads, L, d]
-        k = RotaryEmbedding.apply(k, cos, sin).transpose(1, 0, 2); // [kvHeads, L, d]
+        q = RotaryEmbedding.apply(q, s.cos(), s.sin()).transpose(1, 0, 2); // [heads, L, d]
+        k = RotaryEmbedding.apply(k, s.cos(), s.sin()).transpose(1, 0, 2); // [kvHeads, L, d]
         v = v.transpose(1, 0, 2);
         NDArray[] kv = cache.append(layer, k, v);
         int total = past + length;
@@ -51,10 +69,10 @@ final class Attention {
         NDArray values = expand(kv[1], total);
         NDArray scores = q.batchMatMul(keys.transpose(0, 2, 1)).div((float) Math.sqrt(headDim)); // [heads, L, S]
         if (length > 1) {
-            scores = scores.add(causalMask(x.getManager(), past, length, total));
+            scores = scores.add(causalMask(q.getManager(), past, length, total));
         }
         NDArray out = scores.softmax(-1).batchMatMul(values); // [heads, L, d]
-        return Linear.linear(out.transpose(1, 0, 2).reshape(length, (long) heads * headDim), wo).singletonOrThrow();
+        return out.transpose(1, 0, 2).reshape(length, (long) heads * headDim);
     }
 
     private NDArray expand(NDArray kv, int total) {
@@ -76,7 +94,7 @@ final class Attention {
     long flops(long length, long past) {
         long hidden = wo.getShape().get(0);
         long projections = 2 * length * hidden * (wqkv.getShape().get(0) + wo.getShape().get(1));
-        // each query attends to past + its own prefix: QK^T and PV, 2 FLOPs per MAC
+        // each query attends to past + its own prefix: QK^T and PV, 2 FLOPs per multiply-add
         long attended = length * past + length * (length + 1) / 2;
         return projections + 2 * 2 * attended * heads * headDim;
     }

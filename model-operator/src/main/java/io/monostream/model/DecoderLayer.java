@@ -2,6 +2,8 @@ package io.monostream.model;
 
 import ai.djl.ndarray.NDArray;
 
+import java.util.List;
+
 /** One InternLM2 decoder layer with the multimodal MoE (spec §6). */
 final class DecoderLayer {
     private final int index;
@@ -18,9 +20,9 @@ final class DecoderLayer {
         this.moe = moe;
     }
 
-    /** h += Attn(RMS(h)); h += MoE(RMS(h), m). */
-    NDArray forward(NDArray h, ModalityRuns runs, NDArray cos, NDArray sin, KvCache cache) {
-        h = h.add(attention.forward(attentionNorm.forward(h), cos, sin, cache, index));
+    /** h += Attn(RMS(h)); h += MoE(RMS(h), m), over every row of the batch. */
+    NDArray forward(NDArray h, ModalityRuns runs, List<Attention.Segment> segments) {
+        h = h.add(attention.forward(attentionNorm.forward(h), segments, index));
         return h.add(moe.forward(ffnNorm.forward(h), runs));
     }
 

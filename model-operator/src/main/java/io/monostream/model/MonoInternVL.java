@@ -8,7 +8,7 @@ import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.SparseFormat;
 import ai.djl.nn.core.Linear;
 import io.monostream.checkpoint.Checkpoint;
-import io.monostream.checkpoint.LlmConfig;
+import io.monostream.checkpoint.ModelConfig.LlmConfig;
 import io.monostream.checkpoint.ModelConfig;
 
 import java.util.ArrayList;
@@ -115,35 +115,58 @@ public final class MonoInternVL implements AutoCloseable {
     }
 
     /**
-     * Runs new tokens through the decoder after what {@code cache} holds and appends them to it.
-     * Routing follows the per-token modality mask on every forward (spec §6 "Routing"), so chunked
-     * prefill and continuation with image tokens are right too.
+     * Runs new tokens of one or more sequences through the decoder as one batch, after what each
+     * sequence's cache holds, and appends them to the caches. Routing follows the per-token
+     * modality mask on every forward (spec §6 "Routing"), so chunked prefill and continuation with
+     * image tokens are right too.
      *
-     * @param ids the new tokens
-     * @param imageRows [popcount(ids == IMG_CONTEXT), hidden] rows that replace their embeddings,
-     *     in order; null when the new tokens hold no image token
      * @param scratch owns every intermediate array and the result; close it after the step
-     * @return [L, hidden] final hidden states of the new tokens (before the final norm)
+     * @return [sum of chunk lengths, hidden] final hidden states of the new rows in chunk order
+     *     (before the final norm)
      */
-    public NDArray forward(NDManager scratch, int[] ids, NDArray imageRows, KvCache cache) {
+    public NDArray forward(NDManager scratch, List<SequenceChunk> chunks) {
+        int total = 0;
+        for (SequenceChunk c : chunks) {
+            total += c.ids().length;
+        }
+        int[] ids = new int[total];
+        NDList pieces = new NDList();
+        List<Attention.Segment> segments = new ArrayList<>(chunks.size());
+        int offset = 0;
+        for (SequenceChunk c : chunks) {
+            System.arraycopy(c.ids(), 0, ids, offset, c.ids().length);
+            pieces.add(embed(scratch, c));
+            NDList cosSin = rope.cosSin(scratch, c.cache().length(), c.ids().length);
+            segments.add(new Attention.Segment(offset, c.ids().length, c.cache(), cosSin.get(0), cosSin.get(1)));
+            offset += c.ids().length;
+        }
+        NDArray h = pieces.size() == 1 ? pieces.get(0) : NDArrays.concat(pieces, 0);
         ModalityRuns runs = ModalityRuns.of(ids, imageContextId);
-        int expected = runs.visualCount();
-        long given = imageRows == null ? 0 : imageRows.getShape().get(0);
-        if (given != expected) {
-            throw new IllegalArgumentException(
-                    "the prompt holds " + expected + " image tokens but " + given + " image embedding rows were given");
-        }
-        NDArray idArray = scratch.create(ids);
-        NDArray h = idArray.getNDArrayInternal().embedding(idArray, tokenEmbeddings, SparseFormat.DENSE).singletonOrThrow();
-        if (expected > 0) {
-            h = splice(h, imageRows, runs);
-        }
-        NDList cosSin = rope.cosSin(h.getManager(), cache.length(), ids.length);
         for (DecoderLayer layer : layers) {
-            h = layer.forward(h, runs, cosSin.get(0), cosSin.get(1), cache);
+            h = layer.forward(h, runs, segments);
         }
-        cache.advance(ids.length);
+        for (SequenceChunk c : chunks) {
+            c.cache().advance(c.ids().length);
+        }
         return h;
+    }
+
+    /** One sequence's forward; see {@link #forward(NDManager, List)}. */
+    public NDArray forward(NDManager scratch, int[] ids, NDArray imageRows, KvCache cache) {
+        return forward(scratch, List.of(new SequenceChunk(ids, imageRows, cache)));
+    }
+
+    /** Token embeddings of a chunk with its image rows spliced in at the image-context positions. */
+    private NDArray embed(NDManager scratch, SequenceChunk chunk) {
+        ModalityRuns runs = ModalityRuns.of(chunk.ids(), imageContextId);
+        long given = chunk.imageRows() == null ? 0 : chunk.imageRows().getShape().get(0);
+        if (given != runs.visualCount()) {
+            throw new IllegalArgumentException("the prompt holds " + runs.visualCount()
+                    + " image tokens but " + given + " image embedding rows were given");
+        }
+        NDArray idArray = scratch.create(chunk.ids());
+        NDArray h = idArray.getNDArrayInternal().embedding(idArray, tokenEmbeddings, SparseFormat.DENSE).singletonOrThrow();
+        return runs.visualCount() > 0 ? splice(h, chunk.imageRows(), runs) : h;
     }
 
     /** fp32 logits [V] of one hidden row [hidden] (or [rows, V] for [rows, hidden]). */
