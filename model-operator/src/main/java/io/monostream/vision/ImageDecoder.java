@@ -155,7 +155,9 @@ public final class ImageDecoder {
         while (root.getCause() != null && root.getCause() != root) {
             root = root.getCause();
         }
-        String detail = root.getMessage() == null ? root.getClass().getSimpleName() : oneLine(root.getMessage());
+        String detail = root instanceof java.io.EOFException
+                ? "the data ends before the image is complete (truncated file)"
+                : root.getMessage() == null ? root.getClass().getSimpleName() : oneLine(root.getMessage());
         if (e instanceof IIOException && e != root && e.getMessage() != null) {
             detail = oneLine(e.getMessage()) + " (" + detail + ")";
         }

@@ -67,6 +67,15 @@ class ImagePreprocessorGoldenTest {
     }
 
     @Test
+    void dumpedTilePngRoundTrips(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        RgbImage tile = Golden.png("preprocess/noise-37x23-s64/tile-0.png");
+        java.nio.file.Path f = dir.resolve("tile-0.png");
+        ImagePreprocessor.writePng(tile, f);
+        org.junit.jupiter.api.Assertions.assertArrayEquals(tile.rgb(),
+                new ImageDecoder(ImageLimits.defaults()).decode(java.nio.file.Files.readAllBytes(f)).rgb());
+    }
+
+    @Test
     void notDynamicMeansOneTileOfTheWholeImage() {
         byte[] px = new byte[900 * 300 * 3];
         PreprocessedImage p = new ImagePreprocessor(new TilingOptions(448, 1, 12, true, false), ImageLimits.defaults())
