@@ -86,8 +86,8 @@ final class Attention {
     private static NDArray causalMask(NDManager manager, int past, int length, int total) {
         NDArray rows = manager.arange(past, past + length, 1, DataType.INT32).reshape(length, 1);
         NDArray cols = manager.arange(0, total, 1, DataType.INT32).reshape(1, total);
-        NDArray hidden = cols.gt(rows);
-        return NDArrays.where(hidden, manager.create(-Float.MAX_VALUE), manager.create(0f));
+        // 0 where visible, the lowest float where hidden (as the reference's finfo.min mask)
+        return cols.gt(rows).toType(DataType.FLOAT32, false).mul(-Float.MAX_VALUE);
     }
 
     /** Useful FLOPs for L new tokens after {@code past} cached ones: projections plus causal attention. */

@@ -9,6 +9,7 @@ import io.monostream.prompt.Task;
  * @param question the question as asked (the prompt's user text, without the image block)
  * @param inputIds the whole prompt
  * @param firstLogits full-vocabulary logits at the first generated position (fp32)
+ * @param generatedIds every generated token, including the stop token when one ended generation (as HF generate)
  * @param stopReason "stop_token" or "max_new_tokens"
  */
 public record GenerationResult(

@@ -172,11 +172,12 @@ public final class Generator implements AutoCloseable {
                             + " stopped after " + count + " generated tokens: deadline passed or cancelled");
                 }
                 int next = sampler.next(logits);
+                generated[count++] = next;
                 if (isStop(next)) {
+                    // kept in the ids (as HF generate does), never in the text
                     stopReason = "stop_token";
                     break;
                 }
-                generated[count++] = next;
                 if (count == request.maxNewTokens()) {
                     break;
                 }
@@ -187,7 +188,8 @@ public final class Generator implements AutoCloseable {
             }
             long decodeNanos = System.nanoTime() - decodeStart;
             int[] ids = Arrays.copyOf(generated, count);
-            String text = tokenizer.decode(ids, true).strip();
+            int textTokens = stopReason.equals("stop_token") ? count - 1 : count;
+            String text = tokenizer.decode(Arrays.copyOf(ids, textTokens), true).strip();
             return new GenerationResult(request.requestId(), modelName, request.task(), request.effectiveQuestion(), text,
                     prepared.inputIds(), ids, prepared.image() == null ? 0 : prepared.image().tileCount(), firstLogits,
                     stopReason, new Timings(queueNanos, prepared.preprocessNanos(), prefillNanos, decodeNanos));
