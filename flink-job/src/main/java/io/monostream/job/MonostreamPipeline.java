@@ -77,6 +77,7 @@ public final class MonostreamPipeline {
         DataStream<Outcome> answered = AsyncDataStream.unorderedWaitWithRetry(requests, model,
                         timeout.toMillis(), TimeUnit.MILLISECONDS, conf.get(MonostreamOptions.ASYNC_CAPACITY),
                         retryStrategy(conf))
+                .returns(Outcome.class) // the generic function hides OUT from type extraction
                 .uid("model").name("model (async)");
         return answered.union(requests.getSideOutput(ResolveStage.FAILURES));
     }
