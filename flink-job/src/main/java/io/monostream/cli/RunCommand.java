@@ -11,7 +11,7 @@ import java.util.Set;
 public final class RunCommand {
     private RunCommand() {}
 
-    public static int run(String[] args) throws Exception {
+    public static int run(String[] args) {
         CommandLineOptions.Parsed p;
         try {
             p = CommandLineOptions.parse(args, Set.of(), Set.of());
@@ -30,7 +30,12 @@ public final class RunCommand {
         }
         StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment(p.conf());
         MonostreamPipeline.build(env, p.conf());
-        env.execute("monostream");
+        try {
+            env.execute("monostream");
+        } catch (Exception e) {
+            System.err.println("error: the job failed: " + e);
+            return 1;
+        }
         return 0;
     }
 }
