@@ -25,6 +25,10 @@ public final class Main {
               ocr               all text of one image, in reading order
               inspect           greedy decoding with ids and logits as JSON, for checking against other implementations
               bench-moe         multimodal-MoE benchmark: partitioned vs compute-both-and-mask
+
+            streaming commands:
+              run               the Flink job (flink run, or a local MiniCluster)
+              demo              local demo: embedded Kafka broker, local Flink, the bundled small model
             """;
 
     private Main() {}
@@ -47,6 +51,8 @@ public final class Main {
                 case "ocr" -> GenerateCommand.run(command, Task.OCR, rest);
                 case "inspect" -> InspectCommand.run(rest);
                 case "bench-moe" -> BenchMoeCommand.run(rest);
+                case "run" -> RunCommand.run(rest);
+                case "demo" -> DemoCommand.run(rest);
                 default -> throw new UsageException("unknown command '" + command + "' (try --help)");
             };
         } catch (UsageException | CheckpointException | ImageRejectedException | EngineException e) {

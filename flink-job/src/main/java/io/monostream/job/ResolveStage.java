@@ -1,0 +1,121 @@
+package io.monostream.job;
+
+import io.monostream.job.resolve.FetchException;
+import io.monostream.job.resolve.FileFetcher;
+import io.monostream.job.resolve.HttpFetcher;
+import io.monostream.job.resolve.ImageCheck;
+
+import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.metrics.Counter;
+import org.apache.flink.streaming.api.functions.ProcessFunction;
+import org.apache.flink.util.Collector;
+import org.apache.flink.util.OutputTag;
+
+import java.net.URI;
+import java.net.URISyntaxException;
+import java.util.LinkedHashSet;
+import java.util.Locale;
+import java.util.Set;
+
+/**
+ * Resolve, check and fan out: the image's bytes (inline, file: or http(s):), the image limits,
+ * then one {@link TaskRequest} per requested task. Anything refused goes to {@link #FAILURES}
+ * as a dead-letter {@link Outcome}: for the whole event when the event or its image is bad, per
+ * task when only a task is bad.
+ */
+public class ResolveStage extends ProcessFunction<InboundEvent, TaskRequest> {
+    private static final long serialVersionUID = 1L;
+
+    public static final OutputTag<Outcome> FAILURES = new OutputTag<>("failures") {};
+
+    private static final Set<String> MODEL_TASKS = Set.of("CAPTION", "DETAILED_CAPTION", "OCR");
+
+    private final ResolveSettings settings;
+
+    private transient FileFetcher files;
+    private transient HttpFetcher http;
+    private transient ImageCheck check;
+    private transient Counter requestsOut;
+
+    public ResolveStage(ResolveSettings settings) {
+        this.settings = settings;
+    }
+
+    @Override
+    public void open(OpenContext ctx) {
+        files = new FileFetcher(settings.allowedRoots());
+        http = new HttpFetcher(settings.allowedHosts(), settings.allowPrivateAddresses(),
+                settings.connectTimeout(), settings.readTimeout());
+        check = new ImageCheck(settings.maxBytes(), settings.maxPixels());
+        requestsOut = getRuntimeContext().getMetricGroup().counter("taskRequestsOut");
+    }
+
+    @Override
+    public void close() {
+        if (http != null) {
+            http.close();
+        }
+    }
+
+    @Override
+    public void processElement(InboundEvent in, Context ctx, Collector<TaskRequest> out) {
+        if (in.failure != null) {
+            ctx.output(FAILURES, Outcome.failed(in.origin, null, in.failure));
+            return;
+        }
+        // Request checks first: they are cheap and need no I/O.
+        if (in.tasks.isEmpty()) {
+            ctx.output(FAILURES, Outcome.failed(in.origin, null, Failure.of("INVALID_REQUEST", "request", "no tasks")));
+            return;
+        }
+        int maxNewTokens = in.maxNewTokens == null ? settings.defaultMaxNewTokens() : in.maxNewTokens;
+        if (maxNewTokens < 1 || maxNewTokens > settings.maxNewTokensLimit()) {
+            ctx.output(FAILURES, Outcome.failed(in.origin, null, Failure.of("INVALID_REQUEST", "request",
+                    "max_new_tokens " + maxNewTokens + " outside [1, " + settings.maxNewTokensLimit() + "]")));
+            return;
+        }
+        byte[] image;
+        try {
+            image = resolve(in);
+            check.check(image);
+        } catch (FetchException e) {
+            ctx.output(FAILURES, Outcome.failed(in.origin, null, Failure.of(e.reason(), "resolve", e.getMessage())));
+            return;
+        }
+        // One request per distinct task; a task this job cannot run fails alone.
+        for (String task : new LinkedHashSet<>(in.tasks)) {
+            if (!MODEL_TASKS.contains(task)) {
+                ctx.output(FAILURES, Outcome.failed(in.origin, task,
+                        Failure.of("INVALID_REQUEST", "request", "unknown task " + task)));
+                continue;
+            }
+            TaskRequest r = new TaskRequest();
+            r.origin = in.origin;
+            r.task = task;
+            r.image = image;
+            r.prompt = in.prompt;
+            r.maxNewTokens = maxNewTokens;
+            requestsOut.inc();
+            out.collect(r);
+        }
+    }
+
+    private byte[] resolve(InboundEvent in) throws FetchException {
+        if (in.uri == null) {
+            return in.image;
+        }
+        URI uri;
+        try {
+            uri = new URI(in.uri);
+        } catch (URISyntaxException e) {
+            throw new FetchException("FETCH_DENIED", "not a URI: " + e.getMessage());
+        }
+        String scheme = uri.getScheme() == null ? "" : uri.getScheme().toLowerCase(Locale.ROOT);
+        long cap = Math.min(settings.maxBytes(), settings.fetchMaxBytes());
+        return switch (scheme) {
+            case "file" -> files.fetch(uri, cap);
+            case "http", "https" -> http.fetch(uri, cap);
+            default -> throw new FetchException("FETCH_DENIED", "scheme '" + scheme + "' is not allowed");
+        };
+    }
+}
