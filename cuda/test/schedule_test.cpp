@@ -299,6 +299,13 @@ void test_shared_memory_layouts() {
             }
         for (int s : copies) CHECK(s == 1, "copy assignment %d covers once", path);
     }
+    // sm_90a: wgmma's 128-byte swizzle (CUTLASS Swizzle<3,4,3>): byte address bits 4..6
+    // are XORed with bits 7..9, i.e. the 16-byte chunk with the row inside the 8-row atom
+    for (int r = 0; r < ms::kTileM; ++r)
+        for (int c = 0; c < ms::kSm90ChunksPerRow; ++c) {
+            const int linear = r * 128 + c * 16;
+            CHECK(ms::sm90_smem_chunk(r, c) * 16 == (linear ^ (((linear >> 7) & 7) << 4)), "SW128 row %d chunk %d", r, c);
+        }
     // ldmatrix on sm_80: the 8 row addresses of one 8x8 matrix (8 consecutive rows, same
     // logical chunk) hit 8 different 16-byte bank groups, so no bank conflicts
     for (int base = 0; base < ms::kTileM; base += 8)
