@@ -1,0 +1,156 @@
+// moe_gemm_sm80.cu: the fused MoE projections for sm_80/86/89 (and newer GPUs through the
+// compute_80 PTX): mma.sync m16n8k16 bf16 tensor cores fed by a 4-stage cp.async pipeline
+// and ldmatrix from XOR-swizzled shared memory. CTA tile 128 x 128 x 32, 8 warps of 64 x 32.
+#include <atomic>
+
+#include "epilogue.cuh"
+#include "gemm_params.h"
+#include "moe_schedule.h"
+#include "ptx.cuh"
+
+namespace ms {
+
+namespace {
+
+// Not built into the sm_90a cubin: Hopper runs the wgmma kernel.
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800 && !defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define MS_SM80_BODY 1
+#endif
+
+template <Kind kKind>
+__global__ void __launch_bounds__(kThreads, 2) moe_gemm_sm80(const __grid_constant__ GemmParams p) {
+#if defined(MS_SM80_BODY)
+    constexpr int kCpr = kSm80ChunksPerRow;
+    constexpr int kTileBytes = kTileM * kSm80BK * 2;
+    constexpr int kStageBytes = 2 * kTileBytes;
+    constexpr int kCopies = kTileM * kCpr / kThreads;  // 16-byte chunks per thread per operand
+    extern __shared__ __align__(128) uint8_t smem[];
+
+    const Tile tile = decode_tile(blockIdx.x, p.runs, p.run_count, p.m_tiles);
+    const int tid = static_cast<int>(threadIdx.x);
+    const int64_t k = p.k;
+    const __nv_bfloat16* b_lo = tile.expert ? p.b_lo[1] : p.b_lo[0];
+    const __nv_bfloat16* b_hi = tile.expert ? p.b_hi[1] : p.b_hi[0];
+
+    // Per-thread copy sources and shared-memory slots, fixed over the k loop.
+    const __nv_bfloat16* a_src[kCopies];
+    const __nv_bfloat16* b_src[kCopies];
+    uint32_t dst[kCopies];
+    bool a_valid[kCopies];
+#pragma unroll
+    for (int i = 0; i < kCopies; ++i) {
+        const Chunk ch = copy_chunk(tid, i, kCpr);
+        a_valid[i] = ch.row < tile.rows;
+        a_src[i] = p.a + (tile.row_begin + (a_valid[i] ? ch.row : 0)) * k + ch.chunk * 8;
+        bool up = false;
+        const int32_t wr = weight_row(kKind, tile.n_tile, ch.row, &up);
+        b_src[i] = (up ? b_hi : b_lo) + wr * k + ch.chunk * 8;
+        dst[i] = static_cast<uint32_t>(sm80_smem_chunk(ch.row, ch.chunk) * 16);
+    }
+    const uint32_t smem_base = smem_u32(smem);
+    auto load_stage = [&](int stage, int kt) {
+        const uint32_t s = smem_base + stage * kStageBytes;
+#pragma unroll
+        for (int i = 0; i < kCopies; ++i) {
+            cp_async_16(s + dst[i], a_src[i] + kt * kSm80BK, a_valid[i]);
+            cp_async_16(s + kTileBytes + dst[i], b_src[i] + kt * kSm80BK, true);
+        }
+    };
+
+    // ldmatrix row addresses. Rows 16 apart share a swizzle, so only the k half (kk) varies.
+    const int warp = tid >> 5, lane = tid & 31;
+    const int wm = warp >> 2, wn = warp & 3;
+    uint32_t a_off[2], b_off[2];
+#pragma unroll
+    for (int kk = 0; kk < 2; ++kk) {
+        a_off[kk] = sm80_smem_chunk(64 * wm + (lane & 15), 2 * kk + (lane >> 4)) * 16;
+        b_off[kk] = kTileBytes + sm80_smem_chunk(sm80_b_row(kKind, wn, lane >> 4) + (lane & 7), 2 * kk + ((lane >> 3) & 1)) * 16;
+    }
+    // Byte distance between the B rows of n-fragment pairs {0,1} and {2,3}.
+    constexpr uint32_t kPairBytes = (kKind == Kind::GateUp ? kGateUpCols : 16) * kCpr * 16;
+
+    float acc[kSm80WarpMFrags][kSm80WarpNFrags][4];
+#pragma unroll
+    for (int mf = 0; mf < kSm80WarpMFrags; ++mf)
+#pragma unroll
+        for (int nf = 0; nf < kSm80WarpNFrags; ++nf)
+#pragma unroll
+            for (int i = 0; i < 4; ++i) acc[mf][nf][i] = 0.0f;
+
+    const int kt_count = p.k / kSm80BK;
+#pragma unroll
+    for (int s = 0; s < kSm80Stages - 1; ++s) {
+        if (s < kt_count) load_stage(s, s);
+        cp_async_commit();
+    }
+    for (int kt = 0; kt < kt_count; ++kt) {
+        cp_async_wait<kSm80Stages - 2>();  // tile kt has landed (this thread's copies)
+        __syncthreads();                   // ... everyone's; and stage kt-1 is no longer read
+        const int next = kt + kSm80Stages - 1;
+        if (next < kt_count) load_stage(next % kSm80Stages, next);
+        cp_async_commit();
+
+        const uint32_t s = smem_base + (kt % kSm80Stages) * kStageBytes;
+#pragma unroll
+        for (int kk = 0; kk < 2; ++kk) {
+            uint32_t a[kSm80WarpMFrags][4];
+            uint32_t b[kSm80WarpNFrags][2];
+#pragma unroll
+            for (int mf = 0; mf < kSm80WarpMFrags; ++mf)
+                ldmatrix_x4(s + a_off[kk] + mf * 16 * kCpr * 16, a[mf][0], a[mf][1], a[mf][2], a[mf][3]);
+#pragma unroll
+            for (int pr = 0; pr < 2; ++pr)
+                ldmatrix_x4(s + b_off[kk] + pr * kPairBytes, b[2 * pr][0], b[2 * pr][1], b[2 * pr + 1][0], b[2 * pr + 1][1]);
+#pragma unroll
+            for (int mf = 0; mf < kSm80WarpMFrags; ++mf)
+#pragma unroll
+                for (int nf = 0; nf < kSm80WarpNFrags; ++nf) mma_16816(acc[mf][nf], a[mf], b[nf][0], b[nf][1]);
+        }
+    }
+    cp_async_wait<0>();
+    __syncthreads();  // pipeline buffers become the epilogue stage
+
+    __nv_bfloat16* stage = reinterpret_cast<__nv_bfloat16*>(smem);
+    constexpr int kPitch = kKind == Kind::GateUp ? kGateUpCols + 8 : kTileN + 8;
+#pragma unroll
+    for (int mf = 0; mf < kSm80WarpMFrags; ++mf)
+#pragma unroll
+        for (int nf = 0; nf < (kKind == Kind::GateUp ? 2 : kSm80WarpNFrags); ++nf)
+#pragma unroll
+            for (int i = 0; i < 4; i += 2) {
+                const Coord c = sm80_out_coord(kKind, tid, mf, nf, i);
+                if (kKind == Kind::GateUp)
+                    stage_pair(stage, kPitch, c, silu(acc[mf][nf][i]) * acc[mf][nf + 2][i],
+                               silu(acc[mf][nf][i + 1]) * acc[mf][nf + 2][i + 1]);
+                else
+                    stage_pair(stage, kPitch, c, acc[mf][nf][i], acc[mf][nf][i + 1]);
+            }
+    __syncthreads();
+    store_stage<kKind>(p, tile, stage);
+#endif
+}
+
+}  // namespace
+
+template <Kind kKind>
+cudaError_t launch_sm80(const GemmParams& p, int32_t blocks, cudaStream_t stream) {
+    // Opting in to > 48 KiB of shared memory is per device; do it once per device.
+    static std::atomic<uint64_t> configured{0};
+    int device = 0;
+    cudaError_t err = cudaGetDevice(&device);
+    if (err != cudaSuccess) return err;
+    const uint64_t bit = device < 64 ? uint64_t(1) << device : 0;
+    if (bit == 0 || (configured.load(std::memory_order_acquire) & bit) == 0) {
+        err = cudaFuncSetAttribute(moe_gemm_sm80<kKind>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                   kSm80SmemBytes);
+        if (err != cudaSuccess) return err;
+        configured.fetch_or(bit, std::memory_order_release);
+    }
+    moe_gemm_sm80<kKind><<<blocks, kThreads, kSm80SmemBytes, stream>>>(p);
+    return cudaGetLastError();
+}
+
+template cudaError_t launch_sm80<Kind::GateUp>(const GemmParams&, int32_t, cudaStream_t);
+template cudaError_t launch_sm80<Kind::Down>(const GemmParams&, int32_t, cudaStream_t);
+
+}  // namespace ms
