@@ -17,6 +17,10 @@ case "${1:-build}" in
     make NVCC="$nvcc_bin" "${CUDA_MAKE_TARGET:-all}"
     ;;
   test)
+    if [ "${SKIP_TESTS:-false}" = "true" ]; then
+      echo "[cuda] host tests skipped (-DskipTests)"
+      exit 0
+    fi
     make test
     ;;
   *)
