@@ -373,16 +373,17 @@ def run(model_dir, image, question, max_new_tokens=16, max_tiles=None, model=Non
     with torch.no_grad():
         logits = model.forward(ids, cache, vis, img_ctx)[-1]
         first_logits = logits.clone()
-        # Like the Java engine, the stop token ends generation but is not part of generated_ids.
+        # As HF generate does, a stop token ends generation and is kept in generated_ids
+        # (never in the text).
         generated, margins, stop_reason = [], [], "max_new_tokens"
         while len(generated) < max_new_tokens:
             top2 = torch.topk(logits, 2).values
             margins.append(float(top2[0] - top2[1]))
             nxt = int(torch.argmax(logits))
+            generated.append(nxt)
             if nxt in stops:
                 stop_reason = "stop_token"
                 break
-            generated.append(nxt)
             if len(generated) == max_new_tokens:
                 break
             logits = model.forward([nxt], cache, None, img_ctx)[-1]
