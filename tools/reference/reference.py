@@ -373,21 +373,28 @@ def run(model_dir, image, question, max_new_tokens=16, max_tiles=None, model=Non
     with torch.no_grad():
         logits = model.forward(ids, cache, vis, img_ctx)[-1]
         first_logits = logits.clone()
-        generated, margins = [], []
+        # As HF generate does, a stop token ends generation and is kept in generated_ids
+        # (never in the text).
+        generated, margins, stop_reason = [], [], "max_new_tokens"
         while len(generated) < max_new_tokens:
             top2 = torch.topk(logits, 2).values
             margins.append(float(top2[0] - top2[1]))
             nxt = int(torch.argmax(logits))
             generated.append(nxt)
-            if nxt in stops or len(generated) == max_new_tokens:
+            if nxt in stops:
+                stop_reason = "stop_token"
+                break
+            if len(generated) == max_new_tokens:
                 break
             logits = model.forward([nxt], cache, None, img_ctx)[-1]
     result = {
+        "model": os.path.basename(os.path.normpath(model_dir)),
         "input_ids": ids,
         "image_tiles": T,
         "grid": list(grid) if grid else None,
         "generated_ids": generated,
         "text": tok.decode(generated),
+        "stop_reason": stop_reason,
         "first_logits": [float(x) for x in first_logits],
     }
     return result, {"prompt_length": len(ids), "min_top2_margin": min(margins) if margins else None}
@@ -571,8 +578,7 @@ def main():
     print(f"prompt length {info['prompt_length']}, min top-2 margin {info['min_top2_margin']:.4g}",
           file=sys.stderr)
     if args.golden:
-        golden = {"model": os.path.basename(os.path.normpath(args.model)),
-                  "image": os.path.basename(args.image) if args.image else None,
+        golden = {"image": os.path.basename(args.image) if args.image else None,
                   "question": args.question, "max_new_tokens": args.max_new_tokens,
                   "max_tiles": args.max_tiles, "min_top2_margin": info["min_top2_margin"]}
         golden.update(result)
