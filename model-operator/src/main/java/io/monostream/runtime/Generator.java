@@ -146,7 +146,7 @@ public final class Generator implements AutoCloseable {
         GenerationRequest request = prepared.request();
         Sampler sampler = new Sampler(request.sampling());
         try (NDManager requestManager = model.manager().newSubManager();
-                KvCache cache = model.newCache(requestManager)) {
+                KvCache cache = model.newCache(requestManager, prepared.inputIds().length + request.maxNewTokens())) {
             long prefillStart = System.nanoTime();
             float[] logits;
             try (NDManager step = requestManager.newSubManager()) {
