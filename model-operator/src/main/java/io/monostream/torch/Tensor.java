@@ -105,6 +105,9 @@ public final class Tensor implements AutoCloseable {
 
     /** An uninitialised contiguous tensor allocated by libtorch. */
     public static Tensor empty(long[] shape, DType dtype, Device device) {
+        if (device.type() == Device.Type.CUDA) {
+            TorchBridge.get().requireCuda(device); // a clear message instead of libtorch's backend list
+        }
         return new Tensor(TorchBridge.get().emptyStrided(shape, contiguousStrides(shape), dtype, device));
     }
 
