@@ -43,11 +43,11 @@ public final class BridgeBench {
             double pk32 = seconds(() -> packed32.apply(a32), 3);
             report("F32  prepacked linear (" + (packed32.isPrepacked() ? "mkldnn" : "fallback") + ")", pk32, flops);
 
-            for (long rows : new long[] {1, 8}) {
+            for (long rows : new long[] {1, 2, 4, 8, 16}) {
                 try (Tensor x = randn(new long[] {rows, K}, DType.BF16)) {
                     double plain = seconds(() -> Dispatcher.call("aten::linear", "", x, w16, null), 50);
                     double pk = seconds(() -> packed16.apply(x), 50);
-                    System.out.printf("BF16 decode GEMV %dx4096 @ 4096x4096: plain %.3f ms, prepacked %.3f ms%n",
+                    System.out.printf("BF16 decode GEMV %2dx4096 @ 4096x4096: plain %.3f ms, prepacked %.3f ms%n",
                             rows, plain * 1e3, pk * 1e3);
                 }
             }
@@ -66,8 +66,7 @@ public final class BridgeBench {
 
     private static Tensor randn(long[] shape, DType dtype) {
         Tensor t = Tensor.empty(shape, dtype, Device.CPU);
-        // normal_(self, mean, std, generator?) is in place and returns a second handle to t
-        Dispatcher.call("aten::normal_", "", t, 0.0, 1.0, Optional.empty()).close();
+        Dispatcher.callInPlace("aten::normal_", "", t, 0.0, 1.0, Optional.empty()); // generator: None
         return t;
     }
 

@@ -84,6 +84,14 @@ public final class Dispatcher {
         return out[0];
     }
 
+    /**
+     * Calls an in-place op ({@code aten::index_copy_}, {@code aten::normal_}, ...) for its effect
+     * on its {@code self} argument, closing the extra handle to {@code self} that 2.7 returns.
+     */
+    public static void callInPlace(String op, String overload, Object... args) {
+        call(op, overload, args).close();
+    }
+
     /** Like {@link #call} for ops returning {@code returns} tensors (a tuple), in order. */
     public static List<Tensor> callMulti(String op, String overload, int returns, Object... args) {
         if (returns < 1) {

@@ -171,6 +171,14 @@ public final class Tensor implements AutoCloseable {
         return TorchBridge.get().device(live());
     }
 
+    /**
+     * libtorch's current CUDA stream on this tensor's device, for launching the project's own
+     * kernels in order with libtorch's work; empty for CPU tensors and CPU-only builds.
+     */
+    public java.util.Optional<MemorySegment> cudaStream() {
+        return TorchBridge.get().currentCudaStream(device());
+    }
+
     /** True when the strides are the row-major ones for the shape. */
     public boolean isContiguous() {
         long[] shape = shape();

@@ -34,6 +34,9 @@ class DeviceTest {
         assertTrue(e.getMessage().contains("CPU-only"), e.getMessage());
         assertTrue(TorchBridge.get().currentCudaStream(Device.cuda(0)).isEmpty());
         assertTrue(TorchBridge.get().currentCudaStream(Device.CPU).isEmpty());
+        try (Tensor t = Tensor.of(new float[] {1}, 1)) {
+            assertTrue(t.cudaStream().isEmpty());
+        }
     }
 
     @Test

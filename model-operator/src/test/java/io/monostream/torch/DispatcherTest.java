@@ -182,6 +182,23 @@ class DispatcherTest {
     }
 
     @Test
+    void inPlaceCallsChangeSelfAndReturnNoHandle() {
+        long before = Tensor.liveHandles();
+        try (Tensor t = Tensor.of(new float[] {1, 2, 3}, 3); Tensor two = Tensor.of(new float[] {2}, 1)) {
+            Dispatcher.callInPlace("aten::mul_", "Tensor", t, two);
+            assertArrayEquals(new float[] {2, 4, 6}, t.toFloatArray());
+        }
+        assertEquals(before, Tensor.liveHandles());
+    }
+
+    @Test
+    void anUnknownOpNameIsATorchExceptionNamingIt() {
+        TorchException e = assertThrows(TorchException.class,
+                () -> Dispatcher.call("aten::no_such_op", "", 1L));
+        assertTrue(e.getMessage().contains("aten::no_such_op"), e.getMessage());
+    }
+
+    @Test
     void unboxableArgumentsAreRefusedBeforeAnythingIsAllocated() {
         try (Tensor a = Tensor.of(new float[] {1, 2}, 2)) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class,

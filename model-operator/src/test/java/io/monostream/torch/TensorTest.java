@@ -86,6 +86,19 @@ class TensorTest {
     }
 
     @Test
+    void bf16TensorsPassThroughDjlAsHandlesOnly() {
+        try (NDManager manager = NDManager.newBaseManager("PyTorch");
+             Tensor f = Tensor.of(new float[] {0.5f, -3f, 96f}, 3);
+             Tensor b = f.to(DType.BF16)) {
+            PtNDArray held = b.toNDArray(manager); // DJL only holds it; its own BF16 path would abort
+            try (Tensor back = Tensor.wrap(held)) {
+                assertEquals(DType.BF16, back.dtype());
+                assertArrayEquals(new float[] {0.5f, -3f, 96f}, back.toFloatArray());
+            }
+        }
+    }
+
+    @Test
     void closeTwiceIsSafeAndCountsOnce() {
         long before = Tensor.liveHandles();
         Tensor t = Tensor.of(new float[] {1, 2}, 2);
