@@ -100,4 +100,37 @@ class OwnershipTest {
             assertTrue(growthKiB < 4096, "RSS grew by " + growthKiB + " KiB");
         }
     }
+
+    @Test
+    void concurrentCallersGetTheirOwnResultsAndLeakNothing() throws Exception {
+        long before = Tensor.liveHandles();
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(4);
+        try {
+            java.util.List<java.util.concurrent.Future<Boolean>> results = new java.util.ArrayList<>();
+            for (int task = 0; task < 4; task++) {
+                float value = task + 1;
+                results.add(pool.submit(() -> {
+                    TorchThreads.configure(1);
+                    try (Tensor x = Tensor.of(new float[] {value, value}, 1, 2);
+                         Tensor w = Tensor.of(new float[] {1, 1, 1, -1}, 2, 2)) {
+                        for (int i = 0; i < 500; i++) {
+                            try (Tensor y = Dispatcher.call("aten::linear", "", x, w, null)) {
+                                float[] r = y.toFloatArray();
+                                if (r[0] != 2 * value || r[1] != 0) {
+                                    return false;
+                                }
+                            }
+                        }
+                    }
+                    return true;
+                }));
+            }
+            for (java.util.concurrent.Future<Boolean> r : results) {
+                assertTrue(r.get());
+            }
+        } finally {
+            pool.shutdown();
+        }
+        assertEquals(before, Tensor.liveHandles());
+    }
 }

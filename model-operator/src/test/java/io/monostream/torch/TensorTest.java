@@ -34,6 +34,29 @@ class TensorTest {
     }
 
     @Test
+    void readOnlyMappedFileBytesBecomeATensorWithoutCopying(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir)
+            throws java.io.IOException {
+        java.nio.file.Path file = dir.resolve("weights.bin");
+        java.nio.ByteBuffer bytes = java.nio.ByteBuffer.allocate(16 + 2 * 4).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        bytes.position(16); // a header before the tensor, as in a safetensors file
+        for (float v : new float[] {1f, 2f, -0.5f, 8f}) {
+            bytes.putShort((short) (Float.floatToRawIntBits(v) >>> 16));
+        }
+        java.nio.file.Files.write(file, bytes.array());
+        try (Arena arena = Arena.ofConfined();
+             java.nio.channels.FileChannel ch = java.nio.channels.FileChannel.open(file)) {
+            MemorySegment mapped = ch.map(java.nio.channels.FileChannel.MapMode.READ_ONLY, 0, ch.size(), arena);
+            try (Tensor w = Tensor.fromSegment(mapped.asSlice(16, 8), DType.BF16, new long[] {2, 2});
+                 Tensor x = Tensor.of(new float[] {1f, 1f}, 1, 2);
+                 Tensor x16 = x.to(DType.BF16);
+                 Tensor y = Dispatcher.call("aten::linear", "", x16, w, null)) {
+                assertEquals(mapped.address() + 16, w.dataPointer().address());
+                assertArrayEquals(new float[] {3f, 7.5f}, y.toFloatArray());
+            }
+        }
+    }
+
+    @Test
     void bf16BytesFromMemoryReadBackAsTheirFloatValues() {
         float[] values = {1f, -2.5f, 0.15625f, 3e5f, -7.75e-3f, 0f};
         try (Arena arena = Arena.ofConfined()) {
