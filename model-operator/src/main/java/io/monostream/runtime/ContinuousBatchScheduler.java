@@ -119,6 +119,7 @@ final class ContinuousBatchScheduler implements Runnable {
         double decodeSeconds = decodeNanos / 1e9;
         return new EngineStats(inFlight, waitingCount, runningCount, completed.get(), failed.get(), lastDecodeBatch,
                 decodeSteps == 0 ? 0 : (double) decodeRows / decodeSteps,
+                prefillTokens,
                 seconds == 0 ? 0 : prefillTokens / seconds,
                 decodeSeconds == 0 ? 0 : decodeTokens / decodeSeconds,
                 firstTokens == 0 ? 0 : firstTokenNanos / 1e6 / firstTokens,
@@ -195,11 +196,49 @@ final class ContinuousBatchScheduler implements Runnable {
                 slots -= g.members().size();
                 admitted.add(g);
             }
+            if (!admitted.isEmpty()) {
+                slots = joinSameImage(admitted, slots);
+            }
             waitingCount = waiting.size();
         } finally {
             lock.unlock();
         }
         return admitted;
+    }
+
+    /**
+     * Pulls waiting requests on an image that an admitted group also uses (the same preprocessed
+     * image: e.g. the caption and OCR tasks of one event, submitted one after the other) into that
+     * group, so they share its prefill. Must hold the lock. Returns the slots left.
+     */
+    private int joinSameImage(List<Group> admitted, int slots) {
+        Iterator<Group> it = waiting.iterator();
+        while (it.hasNext() && slots > 0) {
+            Group w = it.next();
+            PreprocessedImage image = w.members().get(0).prepared.image();
+            if (image == null || w.members().size() > slots) {
+                continue;
+            }
+            for (int i = 0; i < admitted.size(); i++) {
+                Group a = admitted.get(i);
+                if (a.members().get(0).prepared.image() != image) {
+                    continue;
+                }
+                long need = w.reservedTokens() * model.kvBytesPerToken();
+                if (kvReserved + need > kvBudgetBytes) {
+                    return slots;
+                }
+                it.remove();
+                kvReserved += need;
+                slots -= w.members().size();
+                List<Sequence> merged = new ArrayList<>(a.members());
+                merged.addAll(w.members());
+                admitted.set(i, new Group(merged));
+                break;
+            }
+        }
+        waitingCount = waiting.size();
+        return slots;
     }
 
     /** Completes a waiting sequence whose deadline passed or whose caller cancelled; true if so. */

@@ -7,6 +7,7 @@ package io.monostream.runtime;
  * @param running sequences prefilled and decoding
  * @param lastDecodeBatch sequences in the most recent decode step
  * @param meanDecodeBatch mean sequences per decode step since start
+ * @param prefillTokens prompt tokens run through the model (a shared prefix counts once)
  * @param prefillTokensPerSecond prompt tokens over time spent in prefill forwards
  * @param decodeTokensPerSecond generated tokens over time spent in decode steps
  * @param meanTimeToFirstTokenMillis submit to first generated token, mean over finished prefills
@@ -21,6 +22,7 @@ public record EngineStats(
         long failed,
         int lastDecodeBatch,
         double meanDecodeBatch,
+        long prefillTokens,
         double prefillTokensPerSecond,
         double decodeTokensPerSecond,
         double meanTimeToFirstTokenMillis,
