@@ -25,6 +25,7 @@ public final class Main {
               ocr               all text of one image, in reading order
               inspect           greedy decoding with ids and logits as JSON, for checking against other implementations
               bench-moe         multimodal-MoE benchmark: partitioned vs compute-both-and-mask
+              bench             engine benchmark: BF16 vs FP32, matmul efficiency, decode vs bandwidth, batching, shared prefix
 
             streaming commands:
               run               the Flink job (flink run, or a local MiniCluster)
@@ -51,6 +52,7 @@ public final class Main {
                 case "ocr" -> GenerateCommand.run(command, Task.OCR, rest);
                 case "inspect" -> InspectCommand.run(rest);
                 case "bench-moe" -> BenchMoeCommand.run(rest);
+                case "bench" -> BenchCommand.run(rest);
                 case "run" -> RunCommand.run(rest);
                 case "demo" -> DemoCommand.run(rest);
                 default -> throw new UsageException("unknown command '" + command + "' (try --help)");

@@ -64,14 +64,14 @@ final class ContinuousBatchScheduler implements Runnable {
     private final AtomicLong completed = new AtomicLong();
     private final AtomicLong failed = new AtomicLong();
     private volatile int lastDecodeBatch;
-    private long decodeSteps;
-    private long decodeRows;
-    private long prefillTokens;
-    private long prefillNanos;
-    private long decodeTokens;
-    private long decodeNanos;
-    private long firstTokens;
-    private long firstTokenNanos;
+    private volatile long decodeSteps;
+    private volatile long decodeRows;
+    private volatile long prefillTokens;
+    private volatile long prefillNanos;
+    private volatile long decodeTokens;
+    private volatile long decodeNanos;
+    private volatile long firstTokens;
+    private volatile long firstTokenNanos;
 
     ContinuousBatchScheduler(Generator generator, int maxBatch, long kvBudgetBytes, int threads) {
         this.generator = generator;
@@ -121,6 +121,8 @@ final class ContinuousBatchScheduler implements Runnable {
                 decodeSteps == 0 ? 0 : (double) decodeRows / decodeSteps,
                 prefillTokens,
                 seconds == 0 ? 0 : prefillTokens / seconds,
+                decodeTokens,
+                decodeNanos,
                 decodeSeconds == 0 ? 0 : decodeTokens / decodeSeconds,
                 firstTokens == 0 ? 0 : firstTokenNanos / 1e6 / firstTokens,
                 kvReserved, kvBudgetBytes);
@@ -435,7 +437,7 @@ final class ContinuousBatchScheduler implements Runnable {
         int next = s.sampler.next(logits);
         s.generated[s.count++] = next;
         s.pending = next;
-        if (generator.isStop(next)) {
+        if (generator.isStop(next) && !s.request().ignoreStopTokens()) {
             s.stopReason = "stop_token";
         } else if (s.count == s.generated.length) {
             s.stopReason = "max_new_tokens";

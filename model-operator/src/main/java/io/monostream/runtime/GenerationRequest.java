@@ -15,6 +15,7 @@ import java.util.Objects;
  * @param question the user question; when null the task's default question is used
  * @param maxTiles 0 means the checkpoint's default (max_dynamic_patch)
  * @param deadline null means no deadline
+ * @param ignoreStopTokens generate exactly max_new_tokens (benchmarks), as vLLM's ignore_eos
  */
 public record GenerationRequest(
         String requestId,
@@ -24,7 +25,8 @@ public record GenerationRequest(
         int maxNewTokens,
         int maxTiles,
         SamplingParams sampling,
-        Instant deadline) {
+        Instant deadline,
+        boolean ignoreStopTokens) {
 
     public static final int DEFAULT_MAX_NEW_TOKENS = 128;
 
@@ -61,6 +63,7 @@ public record GenerationRequest(
         private int maxTiles;
         private SamplingParams sampling = SamplingParams.greedy();
         private Instant deadline;
+        private boolean ignoreStopTokens;
 
         private Builder(String requestId) {
             this.requestId = requestId;
@@ -73,9 +76,11 @@ public record GenerationRequest(
         public Builder maxTiles(int n) { this.maxTiles = n; return this; }
         public Builder sampling(SamplingParams s) { this.sampling = s; return this; }
         public Builder deadline(Instant d) { this.deadline = d; return this; }
+        public Builder ignoreStopTokens(boolean v) { this.ignoreStopTokens = v; return this; }
 
         public GenerationRequest build() {
-            return new GenerationRequest(requestId, image, task, question, maxNewTokens, maxTiles, sampling, deadline);
+            return new GenerationRequest(requestId, image, task, question, maxNewTokens, maxTiles, sampling, deadline,
+                    ignoreStopTokens);
         }
     }
 }

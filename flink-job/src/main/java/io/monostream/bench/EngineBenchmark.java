@@ -1,0 +1,290 @@
+package io.monostream.bench;
+
+import io.monostream.checkpoint.ModelConfig;
+import io.monostream.prompt.Task;
+import io.monostream.runtime.Engine;
+import io.monostream.runtime.EngineOptions;
+import io.monostream.runtime.EngineStats;
+import io.monostream.runtime.GenerationRequest;
+import io.monostream.runtime.GenerationResult;
+import io.monostream.torch.DType;
+import io.monostream.torch.Device;
+import io.monostream.torch.Dispatcher;
+import io.monostream.torch.Tensor;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.function.Supplier;
+
+/**
+ * The engine measured against this machine's own limits, every figure a ratio from one run (the
+ * machines are shared and noisy; ratios measured together are what count).
+ */
+public final class EngineBenchmark {
+    /** One line of the printed table. */
+    public record Line(String measure, String value, String target) {}
+
+    private final int threads;
+    private final List<Line> lines = new ArrayList<>();
+
+    public EngineBenchmark(int threads) {
+        this.threads = threads;
+    }
+
+    // ---------------------------------------------------------------- one engine's figures
+
+    /** What one engine (one dtype) achieved. */
+    record EngineFigures(String dtype, int promptTokens, int tiles, double prefillSeconds, double prefillFlops,
+            double decodeTokensPerSecond, double decodeBytesPerToken, double batch8TokensPerSecond,
+            double batch1TokensPerSecond, double sharedSeconds, double separateSeconds) {
+        double prefillTokensPerSecond() {
+            return promptTokens / prefillSeconds;
+        }
+    }
+
+    private EngineOptions.Builder options(Path model, String dtype) {
+        return EngineOptions.builder(model).dtype(dtype).threads(threads).maxBatch(8).queueCapacity(64);
+    }
+
+    /** Prefill seconds (median of 3 after a warm-up) of one image request; the prompt's size. */
+    private static double[] prefill(Engine engine, byte[] image, int maxTiles) {
+        GenerationRequest request = GenerationRequest.builder("prefill").image(image).maxTiles(maxTiles)
+                .question("Describe the image.").maxNewTokens(1).build();
+        GenerationResult warm = engine.generateNow(request);
+        double[] seconds = new double[3];
+        for (int i = 0; i < seconds.length; i++) {
+            seconds[i] = engine.generateNow(request).timings().prefillNanos() / 1e9;
+        }
+        return new double[] {median(seconds), warm.promptTokens(), warm.imageTiles()};
+    }
+
+    /** Decode tokens/s over {@code steps} greedy steps of {@code sequences} concurrent text requests. */
+    private static double decode(Engine engine, int sequences, int steps) {
+        List<GenerationRequest> requests = new ArrayList<>();
+        for (int i = 0; i < sequences; i++) {
+            requests.add(GenerationRequest.builder("decode-" + i).question("Tell me a story number " + i + ".")
+                    .maxNewTokens(steps).ignoreStopTokens(true).build());
+        }
+        EngineStats before = engine.stats();
+        List<CompletableFuture<GenerationResult>> futures = new ArrayList<>();
+        for (GenerationRequest r : requests) {
+            futures.add(engine.submit(r));
+        }
+        futures.forEach(CompletableFuture::join);
+        EngineStats after = engine.stats();
+        long tokens = after.decodeTokens() - before.decodeTokens();
+        return tokens / ((after.decodeNanos() - before.decodeNanos()) / 1e9);
+    }
+
+    /** Seconds for caption + OCR of one image through the shared prefix, then as two separate requests. */
+    private static double[] sharedPrefix(Engine engine, byte[] image, int maxTiles) {
+        List<GenerationRequest> tasks = List.of(
+                GenerationRequest.builder("caption").image(image).maxTiles(maxTiles).task(Task.CAPTION).maxNewTokens(8).ignoreStopTokens(true).build(),
+                GenerationRequest.builder("ocr").image(image).maxTiles(maxTiles).task(Task.OCR).maxNewTokens(8).ignoreStopTokens(true).build());
+        double[] shared = new double[3];
+        double[] separate = new double[3];
+        for (int i = 0; i < 3; i++) {
+            long t0 = System.nanoTime();
+            engine.submitAll(tasks).forEach(CompletableFuture::join);
+            long t1 = System.nanoTime();
+            for (GenerationRequest r : tasks) {
+                engine.generateNow(r);
+            }
+            long t2 = System.nanoTime();
+            shared[i] = (t1 - t0) / 1e9;
+            separate[i] = (t2 - t1) / 1e9;
+        }
+        return new double[] {median(shared), median(separate)};
+    }
+
+    EngineFigures measure(Path model, String dtype, byte[] image, int maxTiles) {
+        try (Engine engine = Engine.open(options(model, dtype).build())) {
+            double[] p = prefill(engine, image, maxTiles);
+            GenerationResult one = engine.generateNow(GenerationRequest.builder("flops").image(image).maxTiles(maxTiles)
+                    .question("Describe the image.").maxNewTokens(1).build());
+            ModelConfig config = engine.generator().model().config();
+            double flops = engine.generator().model().flops(one.inputIds(), 0) + visionFlops(config, one.imageTiles());
+            double decode1 = decode(engine, 1, 32);
+            double decode8 = decode(engine, 8, 32);
+            double[] shared = sharedPrefix(engine, image, maxTiles);
+            double bytesPerElement = dtype.equals("bf16") ? 2 : 4;
+            return new EngineFigures(dtype, (int) p[1], (int) p[2], p[0], flops, decode1,
+                    decodeParameters(config) * bytesPerElement, decode8, decode1, shared[0], shared[1]);
+        }
+    }
+
+    /** Patch convolution and connector FLOPs for {@code tiles} tiles (spec §4). */
+    static double visionFlops(ModelConfig c, int tiles) {
+        double patches = Math.pow(c.imageSize() / (double) c.patchSize(), 2) * tiles;
+        int vision = c.declaredVisionHiddenSize() == null ? 1024 : c.declaredVisionHiddenSize();
+        double conv = 2 * patches * 3 * c.patchSize() * c.patchSize() * vision;
+        double tokens = (double) c.tokensPerTile() * tiles;
+        int h = c.llm().hiddenSize();
+        double mlp = 2 * tokens * (4.0 * vision * h + (double) h * h);
+        return conv + mlp;
+    }
+
+    /** Parameters one decode step reads: attention and the text expert of every layer, norms, the head, one embedding row. */
+    static double decodeParameters(ModelConfig c) {
+        ModelConfig.LlmConfig l = c.llm();
+        double h = l.hiddenSize();
+        double perLayer = (double) l.qkvRows() * h + h * l.numHeads() * l.headDim() + 3 * h * l.intermediateSize() + 2 * h;
+        return l.numLayers() * perLayer + (double) l.vocabSize() * h + 2 * h;
+    }
+
+    // ---------------------------------------------------------------- machine limits
+
+    /** FLOP/s of one large plain libtorch matmul (2048×4096 @ 4096×4096) in the given dtype. */
+    static double plainMatmulFlops(DType dtype) {
+        long m = 2048, k = 4096, n = 4096;
+        try (Tensor a = random(new long[] {m, k}, dtype); Tensor b = random(new long[] {k, n}, dtype)) {
+            double s = seconds(() -> Dispatcher.call("aten::matmul", "", a, b), 5);
+            return 2.0 * m * k * n / s;
+        }
+    }
+
+    /** Read bandwidth in bytes/s: summing a 1 GiB tensor. */
+    static double readBandwidth() {
+        long elements = 1L << 28;
+        try (Tensor big = random(new long[] {elements}, DType.F32)) {
+            double s = seconds(() -> Dispatcher.call("aten::sum", "", big, Optional.empty()), 5);
+            return elements * 4 / s;
+        }
+    }
+
+    private static Tensor random(long[] shape, DType dtype) {
+        Tensor t = Tensor.empty(shape, dtype, Device.CPU);
+        Dispatcher.callInPlace("aten::normal_", "", t, 0.0, 1.0, Optional.empty());
+        return t;
+    }
+
+    private static double seconds(Supplier<Tensor> op, int runs) {
+        op.get().close();
+        double[] t = new double[runs];
+        for (int i = 0; i < runs; i++) {
+            long start = System.nanoTime();
+            op.get().close();
+            t[i] = (System.nanoTime() - start) / 1e9;
+        }
+        return median(t);
+    }
+
+    static double median(double[] v) {
+        double[] c = v.clone();
+        Arrays.sort(c);
+        return c.length % 2 == 1 ? c[c.length / 2] : (c[c.length / 2 - 1] + c[c.length / 2]) / 2;
+    }
+
+    /** Resident and peak resident bytes of this process (VmRSS, VmHWM). */
+    static long[] residentBytes() {
+        try {
+            long rss = 0, peak = 0;
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("VmRSS:")) {
+                    rss = kib(line) << 10;
+                } else if (line.startsWith("VmHWM:")) {
+                    peak = kib(line) << 10;
+                }
+            }
+            return new long[] {rss, peak};
+        } catch (IOException e) {
+            return new long[] {-1, -1};
+        }
+    }
+
+    private static long kib(String line) {
+        return Long.parseLong(line.replaceAll("[^0-9]", ""));
+    }
+
+    // ---------------------------------------------------------------- the two modes
+
+    /** The synthetic run: a mid-size random checkpoint, every ratio the issue asks for. */
+    public List<Line> synthetic(Path workDir, byte[] image, int maxTiles) throws IOException {
+        RandomCheckpoint.Shape shape = RandomCheckpoint.Shape.midSize();
+        Path model = workDir.resolve("mid-size");
+        long weightBytes = RandomCheckpoint.write(model, shape, 1);
+        System.err.printf("wrote a mid-size random checkpoint (%d MB BF16) to %s%n", weightBytes >> 20, model);
+        long baseline = residentBytes()[0];
+
+        // BF16 first, so the process's peak resident memory is BF16's own
+        EngineFigures bf16 = null;
+        String bf16Error = null;
+        long bf16Peak = 0;
+        try {
+            bf16 = measure(model, "bf16", image, maxTiles);
+            bf16Peak = residentBytes()[1];
+        } catch (RuntimeException e) {
+            bf16Error = e.getMessage();
+        }
+        EngineFigures f32 = measure(model, "f32", image, maxTiles);
+        double matmul32 = plainMatmulFlops(DType.F32);
+        double matmul16 = plainMatmulFlops(DType.BF16);
+        double bandwidth = readBandwidth();
+
+        add("prompt", f32.promptTokens() + " tokens (" + f32.tiles() + " tiles of 256)", "");
+        if (bf16 != null) {
+            add("prefill tokens/s BF16 / FP32", ratio(bf16.prefillTokensPerSecond() / f32.prefillTokensPerSecond())
+                    + String.format("  (%.0f vs %.0f tok/s)", bf16.prefillTokensPerSecond(), f32.prefillTokensPerSecond()), ">= 2");
+        } else {
+            add("prefill tokens/s BF16 / FP32", "n/a: " + bf16Error, ">= 2");
+        }
+        add("prefill FLOP/s / plain matmul, FP32", ratio(f32.prefillFlops() / f32.prefillSeconds() / matmul32)
+                + String.format("  (%.0f vs %.0f GFLOP/s)", f32.prefillFlops() / f32.prefillSeconds() / 1e9, matmul32 / 1e9), ">= 0.9");
+        if (bf16 != null) {
+            add("prefill FLOP/s / plain matmul, BF16", ratio(bf16.prefillFlops() / bf16.prefillSeconds() / matmul16)
+                    + String.format("  (%.0f vs %.0f GFLOP/s)", bf16.prefillFlops() / bf16.prefillSeconds() / 1e9, matmul16 / 1e9), ">= 0.9");
+        }
+        for (EngineFigures f : bf16 == null ? List.of(f32) : List.of(f32, bf16)) {
+            double limit = bandwidth / f.decodeBytesPerToken();
+            add("decode tok/s / bandwidth limit, " + f.dtype().toUpperCase(), ratio(f.decodeTokensPerSecond() / limit)
+                    + String.format("  (%.1f vs %.1f tok/s at %.1f GB/s)", f.decodeTokensPerSecond(), limit, bandwidth / 1e9), ">= 0.6");
+            add("decode tok/s 8 sequences / 1, " + f.dtype().toUpperCase(), ratio(f.batch8TokensPerSecond() / f.batch1TokensPerSecond())
+                    + String.format("  (%.1f vs %.1f tok/s)", f.batch8TokensPerSecond(), f.batch1TokensPerSecond()), ">= 4");
+            add("caption+OCR shared prefix / separate, " + f.dtype().toUpperCase(), ratio(f.sharedSeconds() / f.separateSeconds())
+                    + String.format("  (%.2f vs %.2f s)", f.sharedSeconds(), f.separateSeconds()), "<= 0.6");
+        }
+        if (bf16 != null) {
+            add("peak resident / BF16 weight bytes", ratio((double) bf16Peak / weightBytes)
+                    + String.format("  (%d MB peak, %d MB of it before loading; weights %d MB; net %.2f)", bf16Peak >> 20,
+                    baseline >> 20, weightBytes >> 20, (double) (bf16Peak - baseline) / weightBytes), "<= 1.3");
+        }
+        return lines;
+    }
+
+    /** A given checkpoint and image: prefill and decode figures to compare with other implementations. */
+    public List<Line> model(Path model, String dtype, byte[] image, int maxTiles) {
+        try (Engine engine = Engine.open(options(model, dtype).build())) {
+            double[] p = prefill(engine, image, maxTiles);
+            double decode = decode(engine, 1, 32);
+            add("model", model.toString() + " (" + dtype + ", " + threads + " threads)", "");
+            add("prompt", (int) p[1] + " tokens, " + (int) p[2] + " tiles", "");
+            add("prefill seconds (median of 3 after warm-up)", String.format("%.3f", p[0]), "");
+            add("prefill tokens/s", String.format("%.1f", p[1] / p[0]), "");
+            add("decode tokens/s (32 greedy steps)", String.format("%.2f", decode), "");
+            add("peak resident memory", (residentBytes()[1] >> 20) + " MB", "");
+        }
+        return lines;
+    }
+
+    private void add(String measure, String value, String target) {
+        lines.add(new Line(measure, value, target));
+    }
+
+    private static String ratio(double r) {
+        return String.format("%.2f", r);
+    }
+
+    public static void print(String title, List<Line> lines) {
+        System.out.println(title);
+        int w = lines.stream().mapToInt(l -> l.measure().length()).max().orElse(10);
+        for (Line l : lines) {
+            System.out.printf("  %-" + w + "s  %-8s  %s%n", l.measure(), l.target(), l.value());
+        }
+    }
+}
