@@ -137,15 +137,23 @@ final class ContinuousBatchScheduler implements Runnable {
                 if (admitted == null) {
                     break;
                 }
-                if (!admitted.isEmpty()) {
-                    prefill(admitted);
-                }
-                dropFinished();
-                if (!running.isEmpty()) {
-                    decodeStep();
+                try {
+                    if (!admitted.isEmpty()) {
+                        prefill(admitted);
+                    }
                     dropFinished();
+                    if (!running.isEmpty()) {
+                        decodeStep();
+                        dropFinished();
+                    }
+                } catch (RuntimeException e) {
+                    // a defect, not a request's fault: fail what is running, keep serving
+                    LOG.error("unexpected error in the model loop; failing {} running requests", running.size(), e);
+                    releaseAndFail(new ArrayList<>(running), e);
                 }
             }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         } catch (Throwable t) {
             LOG.error("the engine's model thread stopped", t);
         } finally {
@@ -454,8 +462,14 @@ final class ContinuousBatchScheduler implements Runnable {
             if (s.stopReason != null) {
                 release(s);
                 it.remove();
-                completed.incrementAndGet();
-                s.future.complete(generator.result(s, end));
+                try {
+                    GenerationResult result = generator.result(s, end);
+                    completed.incrementAndGet();
+                    s.future.complete(result);
+                } catch (RuntimeException e) {
+                    failOne(s, new EngineException(FailureReason.MODEL_ERROR,
+                            "could not decode the output of request " + s.request().requestId() + ": " + e, e));
+                }
             } else if (s.future.isDone()) {
                 release(s); // cancelled by the caller
                 it.remove();

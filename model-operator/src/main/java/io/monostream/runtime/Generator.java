@@ -170,7 +170,9 @@ public final class Generator implements AutoCloseable {
     GenerationResult result(Sequence s, long finishedNanos) {
         int[] ids = s.generatedIds();
         int textTokens = "stop_token".equals(s.stopReason) ? ids.length - 1 : ids.length;
-        String text = tokenizer.decode(Arrays.copyOf(ids, textTokens), true).strip();
+        // a model may have more rows than its tokenizer has pieces (padded vocabularies): such ids have no text
+        int[] known = Arrays.stream(ids, 0, textTokens).filter(id -> id >= 0 && id < tokenizer.vocabSize()).toArray();
+        String text = tokenizer.decode(known, true).strip();
         GenerationRequest request = s.request();
         Generator.Prepared p = s.prepared;
         long queue = Math.max(0, s.admittedNanos - s.submittedNanos - p.preprocessNanos());
