@@ -86,6 +86,18 @@ public final class Flags {
         }
     }
 
+    public long getLong(String name, long fallback) {
+        String v = values.get(name);
+        if (v == null) {
+            return fallback;
+        }
+        try {
+            return Long.parseLong(v.trim());
+        } catch (NumberFormatException e) {
+            throw new UsageException(command + ": --" + name + " must be an integer, got '" + v + "'");
+        }
+    }
+
     /** A path that must exist. */
     public Path existingPath(String name) {
         Path p = Path.of(required(name));
