@@ -1,5 +1,7 @@
 package io.monostream.cli;
 
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.json.JsonWriteFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -54,7 +56,8 @@ final class InspectCommand {
                 }
             }
             GenerationResult result = generator.generate(prepared, 0, () -> false);
-            ObjectMapper json = new ObjectMapper();
+            // non-ASCII as JSON escapes keeps the output exact whatever stdout's charset is (a C locale makes it ASCII)
+            ObjectMapper json = new ObjectMapper(JsonFactory.builder().enable(JsonWriteFeature.ESCAPE_NON_ASCII).build());
             ObjectNode out = json.createObjectNode();
             out.put("model", result.modelName());
             ArrayNode ids = out.putArray("input_ids");
