@@ -55,7 +55,8 @@ final class VisionEmbedding {
         NDArray table = weights.load(name); // [1, 1 + g², C]
         NDArray patches = table.get("0, 1:"); // [g², C]
         if (tableGrid == grid) {
-            NDArray result = patches.reshape(grid, grid, channels);
+            // a copy, not a view: the table's memory is a Java direct buffer that closing it lets the GC free
+            NDArray result = patches.reshape(grid, grid, channels).duplicate();
             result.attach(weights.manager());
             table.close();
             return result;
