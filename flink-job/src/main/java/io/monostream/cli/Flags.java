@@ -107,6 +107,15 @@ public final class Flags {
         return p;
     }
 
+    /** A path that must be an existing regular file (a directory would fail later without naming the flag). */
+    public Path existingFile(String name) {
+        Path p = existingPath(name);
+        if (!Files.isRegularFile(p)) {
+            throw new UsageException(command + ": --" + name + " " + p + " is not a file");
+        }
+        return p;
+    }
+
     public List<String> positional() {
         return positional;
     }

@@ -36,8 +36,13 @@ final class InspectCommand {
             return 0;
         }
         var options = EngineFlags.options(flags);
+        Path dumpDir = Path.of(flags.get("dump-tiles", "."));
+        if (flags.has("dump-tiles") && Files.exists(dumpDir) && !Files.isDirectory(dumpDir)) {
+            // checked before the model loads; createDirectories would say only the path
+            throw new UsageException("inspect: --dump-tiles " + dumpDir + " is not a directory");
+        }
         String question = flags.required("question");
-        byte[] image = flags.has("image") ? Files.readAllBytes(flags.existingPath("image")) : null;
+        byte[] image = flags.has("image") ? Files.readAllBytes(flags.existingFile("image")) : null;
         GenerationRequest request = GenerationRequest.builder("inspect")
                 .image(image)
                 .question(question)
