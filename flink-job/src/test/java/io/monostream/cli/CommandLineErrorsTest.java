@@ -95,6 +95,8 @@ class CommandLineErrorsTest {
         add(cases, "--model is a file", "not a directory", "caption", "--model", IMAGE, "--image", IMAGE);
         add(cases, "missing --image file", "no-such.png", "caption", "--model", MODEL, "--image", tmp.resolve("no-such.png").toString());
         add(cases, "missing --image file (inspect)", "no-such.png", "inspect", "--model", MODEL, "--question", "q", "--image", tmp.resolve("no-such.png").toString());
+        add(cases, "--image is a directory", "is not a file", "caption", "--model", MODEL, "--image", tmp.toString());
+        add(cases, "--dump-tiles is a file", "--dump-tiles", "inspect", "--model", MODEL, "--question", "q", "--image", IMAGE, "--dump-tiles", IMAGE);
         add(cases, "truncated safetensors", "model.safetensors", "caption", "--model", truncatedModel, "--image", IMAGE);
         add(cases, "checkpoint missing a tensor", DROPPED_TENSOR, "caption", "--model", missingTensorModel, "--image", IMAGE);
         add(cases, "config.json not JSON", "config.json", "inspect", "--model", configNotJsonModel, "--question", "q");

@@ -63,6 +63,7 @@ class FlagsTest {
         assertMessage("--model is required", () -> parse().required("model"));
         assertMessage("does not exist", () -> parse("--model", "/no/such/dir/anywhere").existingPath("model"));
         assertMessage("unknown flag --help", () -> parse("--help=1"));
+        assertMessage("is not a file", () -> parse("--model", System.getProperty("java.io.tmpdir")).existingFile("model"));
     }
 
     @Test

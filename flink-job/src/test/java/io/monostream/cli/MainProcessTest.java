@@ -86,4 +86,20 @@ class MainProcessTest {
         assertEquals(1, lines.size(), o::toString);
         assertTrue(lines.getFirst().startsWith("error: "), lines.getFirst());
     }
+
+    @Test
+    void rejectedImageExitsTwoWithOneErrorLineAfterTheLoadLogs(@TempDir Path tmp) throws Exception {
+        Path text = tmp.resolve("words.png");
+        java.nio.file.Files.writeString(text, "not pixels");
+
+        Outcome o = java(Map.of(), "ocr", "--model", MODEL.toString(), "--image", text.toString());
+
+        assertEquals(2, o.exitCode(), o::toString);
+        assertEquals("", o.stdout());
+        // the model loads before the image is read, so INFO log lines may precede the error; no stack trace
+        List<String> lines = o.stderr().lines().toList();
+        assertEquals(1, lines.stream().filter(l -> l.startsWith("error: ")).count(), o::toString);
+        assertTrue(lines.getLast().startsWith("error: ") && lines.getLast().contains("image"), o::toString);
+        assertTrue(lines.stream().noneMatch(l -> l.startsWith("\tat ") || l.contains("Exception")), o::toString);
+    }
 }
