@@ -28,8 +28,8 @@ final class EngineFlags {
             throw new UsageException("--model " + model + " is not a directory");
         }
         ImageLimits limits = new ImageLimits(
-                Long.parseLong(flags.get("max-image-bytes", String.valueOf(ImageLimits.DEFAULT_MAX_ENCODED_BYTES))),
-                Long.parseLong(flags.get("max-pixels", String.valueOf(ImageLimits.DEFAULT_MAX_PIXELS))));
+                flags.getLong("max-image-bytes", ImageLimits.DEFAULT_MAX_ENCODED_BYTES),
+                flags.getLong("max-pixels", ImageLimits.DEFAULT_MAX_PIXELS));
         return EngineOptions.builder(model)
                 .dtype(flags.get("dtype", "f32"))
                 .device(flags.get("device", "cpu"))

@@ -86,11 +86,32 @@ public final class Flags {
         }
     }
 
+    public long getLong(String name, long fallback) {
+        String v = values.get(name);
+        if (v == null) {
+            return fallback;
+        }
+        try {
+            return Long.parseLong(v.trim());
+        } catch (NumberFormatException e) {
+            throw new UsageException(command + ": --" + name + " must be an integer, got '" + v + "'");
+        }
+    }
+
     /** A path that must exist. */
     public Path existingPath(String name) {
         Path p = Path.of(required(name));
         if (!Files.exists(p)) {
             throw new UsageException(command + ": --" + name + " " + p + " does not exist");
+        }
+        return p;
+    }
+
+    /** A path that must be an existing regular file (a directory would fail later without naming the flag). */
+    public Path existingFile(String name) {
+        Path p = existingPath(name);
+        if (!Files.isRegularFile(p)) {
+            throw new UsageException(command + ": --" + name + " " + p + " is not a file");
         }
         return p;
     }

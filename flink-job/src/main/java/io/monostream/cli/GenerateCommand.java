@@ -24,7 +24,7 @@ final class GenerateCommand {
             return 0;
         }
         var options = EngineFlags.options(flags);
-        byte[] image = Files.readAllBytes(flags.existingPath("image"));
+        byte[] image = Files.readAllBytes(flags.existingFile("image"));
         GenerationRequest request = GenerationRequest.builder("cli")
                 .image(image)
                 .task(task)

@@ -1,5 +1,7 @@
 package io.monostream.cli;
 
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.json.JsonWriteFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -34,8 +36,13 @@ final class InspectCommand {
             return 0;
         }
         var options = EngineFlags.options(flags);
+        Path dumpDir = Path.of(flags.get("dump-tiles", "."));
+        if (flags.has("dump-tiles") && Files.exists(dumpDir) && !Files.isDirectory(dumpDir)) {
+            // checked before the model loads; createDirectories would say only the path
+            throw new UsageException("inspect: --dump-tiles " + dumpDir + " is not a directory");
+        }
         String question = flags.required("question");
-        byte[] image = flags.has("image") ? Files.readAllBytes(flags.existingPath("image")) : null;
+        byte[] image = flags.has("image") ? Files.readAllBytes(flags.existingFile("image")) : null;
         GenerationRequest request = GenerationRequest.builder("inspect")
                 .image(image)
                 .question(question)
@@ -54,7 +61,8 @@ final class InspectCommand {
                 }
             }
             GenerationResult result = engine.generateNow(request);
-            ObjectMapper json = new ObjectMapper();
+            // non-ASCII as JSON escapes keeps the output exact whatever stdout's charset is (a C locale makes it ASCII)
+            ObjectMapper json = new ObjectMapper(JsonFactory.builder().enable(JsonWriteFeature.ESCAPE_NON_ASCII).build());
             ObjectNode out = json.createObjectNode();
             out.put("model", result.modelName());
             ArrayNode ids = out.putArray("input_ids");
