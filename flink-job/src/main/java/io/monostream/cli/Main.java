@@ -35,6 +35,9 @@ public final class Main {
     private Main() {}
 
     public static void main(String[] args) {
+        // captions and OCR text are UTF-8 whatever the locale (a C locale would print '?')
+        System.setOut(new java.io.PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true,
+                java.nio.charset.StandardCharsets.UTF_8));
         System.exit(run(args));
     }
 
