@@ -25,6 +25,7 @@ public final class Main {
               ocr               all text of one image, in reading order
               inspect           greedy decoding with ids and logits as JSON, for checking against other implementations
               bench-moe         multimodal-MoE benchmark: partitioned vs compute-both-and-mask
+              random-checkpoint write a random-weight checkpoint (Mono-InternVL-2B shape by default) for load tests
               bench             engine benchmark: BF16 vs FP32, matmul efficiency, decode vs bandwidth, batching, shared prefix
 
             streaming commands:
@@ -56,6 +57,7 @@ public final class Main {
                 case "inspect" -> InspectCommand.run(rest);
                 case "bench-moe" -> BenchMoeCommand.run(rest);
                 case "bench" -> BenchCommand.run(rest);
+                case "random-checkpoint" -> RandomCheckpointCommand.run(rest);
                 case "run" -> RunCommand.run(rest);
                 case "demo" -> DemoCommand.run(rest);
                 default -> throw new UsageException("unknown command '" + command + "' (try --help)");
