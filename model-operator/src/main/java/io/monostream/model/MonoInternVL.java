@@ -31,10 +31,11 @@ public final class MonoInternVL implements AutoCloseable {
     private final Projection output;
     private final RotaryEmbedding rope;
     private final Precision precision;
+    private final java.util.Map<io.monostream.torch.DType, Long> weightBytes;
 
     private MonoInternVL(NDManager manager, ModelConfig config, int imageContextId, VisionEmbedding vision,
             NDArray tokenEmbeddings, List<DecoderLayer> layers, RmsNorm finalNorm, Projection output, RotaryEmbedding rope,
-            Precision precision) {
+            Precision precision, java.util.Map<io.monostream.torch.DType, Long> weightBytes) {
         this.manager = manager;
         this.config = config;
         this.imageContextId = imageContextId;
@@ -45,6 +46,7 @@ public final class MonoInternVL implements AutoCloseable {
         this.output = output;
         this.rope = rope;
         this.precision = precision;
+        this.weightBytes = weightBytes;
     }
 
     /**
@@ -91,11 +93,19 @@ public final class MonoInternVL implements AutoCloseable {
             RotaryEmbedding rope = new RotaryEmbedding(llm.headDim(), llm.ropeTheta(), scalingType, factor,
                     llm.maxPositionEmbeddings());
             return new MonoInternVL(manager, config, imageContextId, vision, embeddings, layers, norm, output, rope,
-                    precision);
+                    precision, weights.residentBytes());
         } catch (RuntimeException e) {
             manager.close();
             throw e;
         }
+    }
+
+    /**
+     * Bytes of the resident weights per element type, as loaded (prepacked linears counted at
+     * their plain size): one entry, the model's precision, since no weight is kept twice.
+     */
+    public java.util.Map<io.monostream.torch.DType, Long> weightBytes() {
+        return weightBytes;
     }
 
     /** The precision of weights, activations and KV cache. */

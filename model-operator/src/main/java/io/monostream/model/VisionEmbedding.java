@@ -69,6 +69,7 @@ final class VisionEmbedding {
             result = m.create(resized, new Shape(channels, grid, grid)).transpose(1, 2, 0);
         }
         NDArray rounded = weights.precision().round(result);
+        weights.count(weights.precision().dtype(), (long) grid * grid * channels);
         if (rounded != result) {
             result.close();
         }

@@ -23,6 +23,7 @@ final class WeightLoader {
     private final NDManager manager;
     private final Precision precision;
     private final boolean prepack;
+    private final java.util.Map<DType, Long> residentBytes = new java.util.EnumMap<>(DType.class);
 
     WeightLoader(Checkpoint checkpoint, NDManager manager, Precision precision, boolean prepack) {
         this.checkpoint = checkpoint;
@@ -41,6 +42,7 @@ final class WeightLoader {
                 array = t.toNDArray(manager);
             }
         }
+        count(precision.dtype(), checkpoint.info(name).elementCount());
         array.setName(name);
         return array;
     }
@@ -53,6 +55,10 @@ final class WeightLoader {
     /** A linear layer of the model's precision; bias may be null. */
     Projection linear(String weight, String bias) {
         try (Tensor w = tensor(weight); Tensor b = bias == null ? null : tensor(bias)) {
+            count(w.dtype(), w.numel());
+            if (b != null) {
+                count(b.dtype(), b.numel());
+            }
             return Projection.of(w, b, prepack, manager);
         }
     }
@@ -73,6 +79,16 @@ final class WeightLoader {
         try (Tensor wide = Tensor.of(checkpoint.readFloats(name), shape)) {
             return wide.to(DType.BF16);
         }
+    }
+
+    /** Records a resident weight made outside this loader (e.g. a resized table). */
+    void count(DType dtype, long elements) {
+        residentBytes.merge(dtype, elements * dtype.byteSize(), Long::sum);
+    }
+
+    /** Bytes of the resident weights loaded so far, per element type. */
+    java.util.Map<DType, Long> residentBytes() {
+        return java.util.Map.copyOf(residentBytes);
     }
 
     Precision precision() {
