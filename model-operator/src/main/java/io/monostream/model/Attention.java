@@ -5,9 +5,10 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
-import ai.djl.nn.core.Linear;
+import io.monostream.torch.Aten;
 
 import java.util.List;
+import java.util.Optional;
 
 /**
  * InternLM2 attention with the fused {@code wqkv} projection (spec §6). The 3-D view of wqkv's
@@ -19,36 +20,41 @@ import java.util.List;
  * attention itself runs per sequence against its own cache.
  */
 final class Attention {
-    private final NDArray wqkv;
-    private final NDArray wo;
+    private static final String SDPA = "aten::scaled_dot_product_attention";
+
+    private final Projection wqkv;
+    private final Projection wo;
     private final int heads;
     private final int kvHeads;
     private final int headDim;
     private final int group;
+    private final boolean fused;
 
     /** Rows [offset, offset + length) of the batch belong to one sequence with these rotary tables. */
     record Segment(int offset, int length, KvCache cache, NDArray cos, NDArray sin) {}
 
-    Attention(NDArray wqkv, NDArray wo, int heads, int kvHeads, int headDim) {
+    /** @param fused attention through {@code aten::scaled_dot_product_attention} instead of explicit matmuls */
+    Attention(Projection wqkv, Projection wo, int heads, int kvHeads, int headDim, boolean fused) {
         this.wqkv = wqkv;
         this.wo = wo;
         this.heads = heads;
         this.kvHeads = kvHeads;
         this.headDim = headDim;
         this.group = heads / kvHeads;
+        this.fused = fused;
     }
 
     /** @param x [N, H] normalised hidden states of every new row in the batch; @return [N, H] */
     NDArray forward(NDArray x, List<Segment> segments, int layer) {
         int rows = (int) x.getShape().get(0);
-        NDArray qkv = Linear.linear(x, wqkv).singletonOrThrow().reshape(rows, kvHeads, group + 2, headDim);
+        NDArray qkv = wqkv.apply(x).reshape(rows, kvHeads, group + 2, headDim);
         NDList outputs = new NDList(segments.size());
         for (Segment s : segments) {
             NDArray part = segments.size() == 1 ? qkv : qkv.get("{}:{}", s.offset(), s.offset() + s.length());
             outputs.add(attend(part, s, layer));
         }
         NDArray merged = outputs.size() == 1 ? outputs.get(0) : NDArrays.concat(outputs, 0);
-        return Linear.linear(merged, wo).singletonOrThrow();
+        return wo.apply(merged);
     }
 
     /** Causal attention of one sequence's new rows; @return [L, heads · d] */
@@ -59,19 +65,45 @@ final class Attention {
         NDArray q = qkv.get(":, :, :{}, :", group).reshape(length, heads, headDim);
         NDArray k = qkv.get(":, :, {}, :", group);
         NDArray v = qkv.get(":, :, {}, :", group + 1);
-        q = RotaryEmbedding.apply(q, s.cos(), s.sin()).transpose(1, 0, 2); // [heads, L, d]
+        q = RotaryEmbedding.apply(q, s.cos(), s.sin()); // [L, heads, d]
         k = RotaryEmbedding.apply(k, s.cos(), s.sin()).transpose(1, 0, 2); // [kvHeads, L, d]
         v = v.transpose(1, 0, 2);
         NDArray[] kv = cache.append(layer, k, v);
         int total = past + length;
-        // GQA: query head h reads KV head h / group
-        NDArray keys = expand(kv[0], total);
-        NDArray values = expand(kv[1], total);
-        NDArray scores = q.batchMatMul(keys.transpose(0, 2, 1)).div((float) Math.sqrt(headDim)); // [heads, L, S]
+        if (!fused) {
+            return explicit(q.transpose(1, 0, 2), expand(kv[0], total), expand(kv[1], total), past, length, total);
+        }
+        NDManager m = q.getManager();
+        if (past == 0 && length > 1) {
+            // a fresh prompt: the CPU flash kernel with is_causal; KV expanded to every query head,
+            // because enable_gqa makes it fall back to a slow path (dependencies.md)
+            NDArray out = Aten.call(m, SDPA, "", q.transpose(1, 0, 2).expandDims(0),
+                    expand(k, length).expandDims(0), expand(v, length).expandDims(0),
+                    null, 0.0, true, null, false); // [1, heads, L, d]
+            return out.squeeze(0).transpose(1, 0, 2).reshape(length, (long) heads * headDim);
+        }
+        // after a cache: the queries of one KV head stacked as [group · L] rows against that head's
+        // keys, so the cache is read as it is; the mask (repeated per group) keeps it causal
+        NDArray grouped = q.reshape(length, kvHeads, group, headDim).transpose(1, 2, 0, 3)
+                .reshape(1, kvHeads, (long) group * length, headDim);
+        Object mask = length == 1 ? null : Optional.of(visible(m, past, length, total).tile(new long[] {group, 1}));
+        NDArray out = Aten.call(m, SDPA, "", grouped, kv[0].expandDims(0), kv[1].expandDims(0),
+                mask, 0.0, false, null, false); // [1, kvHeads, group · L, d]
+        return out.reshape(kvHeads, group, length, headDim).transpose(2, 0, 1, 3)
+                .reshape(length, (long) heads * headDim);
+    }
+
+    /** Scores, fp32 softmax and P·V as separate ops (the reference's way); q [heads, L, d]. */
+    private NDArray explicit(NDArray q, NDArray keys, NDArray values, int past, int length, int total) {
+        NDArray scores = Precision.widen(q.batchMatMul(keys.transpose(0, 2, 1))).div((float) Math.sqrt(headDim));
         if (length > 1) {
             scores = scores.add(causalMask(q.getManager(), past, length, total));
         }
-        NDArray out = scores.softmax(-1).batchMatMul(values); // [heads, L, d]
+        NDArray probabilities = scores.softmax(-1); // fp32 (DJL's softmax must not see BF16)
+        if (Aten.dtype(values) != io.monostream.torch.DType.F32) {
+            probabilities = Aten.cast(probabilities, Aten.dtype(values));
+        }
+        NDArray out = probabilities.batchMatMul(values); // [heads, L, d]
         return out.transpose(1, 0, 2).reshape(length, (long) heads * headDim);
     }
 
@@ -80,6 +112,13 @@ final class Attention {
             return kv;
         }
         return kv.expandDims(1).broadcast(kvHeads, group, total, headDim).reshape(heads, total, headDim);
+    }
+
+    /** Boolean [L, S]: query i (position past + i) sees keys 0..past + i. */
+    private static NDArray visible(NDManager manager, int past, int length, int total) {
+        NDArray rows = manager.arange(past, past + length, 1, DataType.INT32).reshape(length, 1);
+        NDArray cols = manager.arange(0, total, 1, DataType.INT32).reshape(1, total);
+        return cols.lte(rows);
     }
 
     /** Additive mask [L, S]: query i (position past + i) sees keys 0..past + i. */
@@ -92,8 +131,8 @@ final class Attention {
 
     /** Useful FLOPs for L new tokens after {@code past} cached ones: projections plus causal attention. */
     long flops(long length, long past) {
-        long hidden = wo.getShape().get(0);
-        long projections = 2 * length * hidden * (wqkv.getShape().get(0) + wo.getShape().get(1));
+        long hidden = wo.out();
+        long projections = 2 * length * hidden * (wqkv.out() + wo.in());
         // each query attends to past + its own prefix: QK^T and PV, 2 FLOPs per multiply-add
         long attended = length * past + length * (length + 1) / 2;
         return projections + 2 * 2 * attended * heads * headDim;

@@ -1,36 +1,38 @@
 package io.monostream.model;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.nn.Activation;
-import ai.djl.nn.core.Linear;
+import io.monostream.torch.Aten;
 
 /** One SwiGLU expert: FFN(x) = w2(silu(w1 x) ⊙ w3 x) (spec §6). */
 final class FeedForward {
-    private final NDArray w1;
-    private final NDArray w2;
-    private final NDArray w3;
+    private final Projection w1;
+    private final Projection w2;
+    private final Projection w3;
 
-    FeedForward(NDArray w1, NDArray w2, NDArray w3) {
+    private FeedForward(Projection w1, Projection w2, Projection w3) {
         this.w1 = w1;
         this.w2 = w2;
         this.w3 = w3;
     }
 
+    /** An expert over DJL weights [I, H], [H, I], [I, H], prepacked into their manager. */
+    FeedForward(NDArray w1, NDArray w2, NDArray w3) {
+        this(Projection.of(w1), Projection.of(w2), Projection.of(w3));
+    }
+
     static FeedForward load(WeightLoader weights, String prefix) {
-        return new FeedForward(
-                weights.load(prefix + ".w1.weight"), weights.load(prefix + ".w2.weight"), weights.load(prefix + ".w3.weight"));
+        return new FeedForward(weights.linear(prefix + ".w1.weight", null), weights.linear(prefix + ".w2.weight", null),
+                weights.linear(prefix + ".w3.weight", null));
     }
 
     NDArray forward(NDArray x) {
-        NDArray gate = Activation.swish(Linear.linear(x, w1).singletonOrThrow(), 1f);
-        NDArray up = Linear.linear(x, w3).singletonOrThrow();
-        return Linear.linear(gate.mul(up), w2).singletonOrThrow();
+        NDArray gate = Aten.call(x.getManager(), "aten::silu", "", w1.apply(x));
+        NDArray up = w3.apply(x);
+        return w2.apply(gate.mul(up));
     }
 
     /** Floating-point operations for {@code rows} tokens (2 per multiply-add). */
     long flops(long rows) {
-        long in = w1.getShape().get(1);
-        long inter = w1.getShape().get(0);
-        return 2 * rows * 3 * in * inter;
+        return 2 * rows * 3 * w1.in() * w1.out();
     }
 }

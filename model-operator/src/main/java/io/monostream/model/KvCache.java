@@ -5,10 +5,12 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
+import io.monostream.torch.Aten;
+import io.monostream.torch.DType;
 
 /**
  * Keys and values of one sequence, per layer, as [kvHeads, capacity, headDim] (keys already
- * rotated). The capacity is fixed when the cache is made, so a decode step writes one row in
+ * rotated), in the model's precision (BF16 or F32). The capacity is fixed when the cache is made, so a decode step writes one row in
  * place instead of reallocating, and the memory a request holds is known at admission.
  * Owned by one request; closing it frees the native memory.
  */
@@ -61,8 +63,8 @@ public final class KvCache implements AutoCloseable {
             throw new IllegalStateException("KV cache overflow: " + end + " tokens in a cache of " + capacity);
         }
         if (keys[layer] == null) {
-            keys[layer] = manager.zeros(new Shape(kvHeads, capacity, headDim), dataType);
-            values[layer] = manager.zeros(new Shape(kvHeads, capacity, headDim), dataType);
+            keys[layer] = zeros(manager, capacity);
+            values[layer] = zeros(manager, capacity);
         }
         NDIndex rows = new NDIndex(":, {}:{}, :", length, end);
         keys[layer].set(rows, k);
@@ -90,13 +92,21 @@ public final class KvCache implements AutoCloseable {
             if (keys[i] == null) {
                 continue;
             }
-            copy.keys[i] = copy.manager.zeros(new Shape(kvHeads, newCapacity, headDim), dataType);
-            copy.values[i] = copy.manager.zeros(new Shape(kvHeads, newCapacity, headDim), dataType);
+            copy.keys[i] = copy.zeros(copy.manager, newCapacity);
+            copy.values[i] = copy.zeros(copy.manager, newCapacity);
             copy.keys[i].set(prefix, keys[i].get(copy.manager, prefix));
             copy.values[i].set(prefix, values[i].get(copy.manager, prefix));
         }
         copy.length = length;
         return copy;
+    }
+
+    /** [kvHeads, rows, d] zeros; BF16 through the bridge (DJL cannot make BF16 arrays). */
+    private NDArray zeros(NDManager owner, int rows) {
+        if (dataType == DataType.BFLOAT16) {
+            return Aten.zeros(owner, new long[] {kvHeads, rows, headDim}, DType.BF16);
+        }
+        return owner.zeros(new Shape(kvHeads, rows, headDim), dataType);
     }
 
     @Override

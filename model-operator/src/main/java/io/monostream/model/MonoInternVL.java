@@ -5,9 +5,7 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
-import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.SparseFormat;
-import ai.djl.nn.core.Linear;
 import io.monostream.checkpoint.Checkpoint;
 import io.monostream.checkpoint.ModelConfig.LlmConfig;
 import io.monostream.checkpoint.ModelConfig;
@@ -30,11 +28,14 @@ public final class MonoInternVL implements AutoCloseable {
     private final NDArray tokenEmbeddings;
     private final List<DecoderLayer> layers;
     private final RmsNorm finalNorm;
-    private final NDArray output;
+    private final Projection output;
     private final RotaryEmbedding rope;
+    private final Precision precision;
+    private final java.util.Map<io.monostream.torch.DType, Long> weightBytes;
 
     private MonoInternVL(NDManager manager, ModelConfig config, int imageContextId, VisionEmbedding vision,
-            NDArray tokenEmbeddings, List<DecoderLayer> layers, RmsNorm finalNorm, NDArray output, RotaryEmbedding rope) {
+            NDArray tokenEmbeddings, List<DecoderLayer> layers, RmsNorm finalNorm, Projection output, RotaryEmbedding rope,
+            Precision precision, java.util.Map<io.monostream.torch.DType, Long> weightBytes) {
         this.manager = manager;
         this.config = config;
         this.imageContextId = imageContextId;
@@ -44,6 +45,8 @@ public final class MonoInternVL implements AutoCloseable {
         this.finalNorm = finalNorm;
         this.output = output;
         this.rope = rope;
+        this.precision = precision;
+        this.weightBytes = weightBytes;
     }
 
     /**
@@ -52,11 +55,22 @@ public final class MonoInternVL implements AutoCloseable {
      * @param imageContextId the id of {@code <IMG_CONTEXT>} from the tokenizer files
      */
     public static MonoInternVL load(Checkpoint checkpoint, NDManager parent, int imageContextId) {
+        return load(checkpoint, parent, imageContextId, ModelOptions.of(Precision.F32));
+    }
+
+    /**
+     * Loads every weight of a checked checkpoint in {@code options.precision()} into a manager of
+     * its own under {@code parent}. The weights are copies: the checkpoint may be closed afterwards.
+     *
+     * @param imageContextId the id of {@code <IMG_CONTEXT>} from the tokenizer files
+     */
+    public static MonoInternVL load(Checkpoint checkpoint, NDManager parent, int imageContextId, ModelOptions options) {
         ModelConfig config = checkpoint.config();
         LlmConfig llm = config.llm();
+        Precision precision = options.precision();
         NDManager manager = parent.newSubManager();
         try {
-            WeightLoader weights = new WeightLoader(checkpoint, manager);
+            WeightLoader weights = new WeightLoader(checkpoint, manager, precision, options.prepackLinears());
             VisionEmbedding vision = new VisionEmbedding(weights, config.imageSize(), config.visionImageSize(),
                     config.patchSize(), config.downsampleRatio(), config.psVersion());
             NDArray embeddings = weights.load(LM + "tok_embeddings.weight");
@@ -64,24 +78,39 @@ public final class MonoInternVL implements AutoCloseable {
             for (int i = 0; i < llm.numLayers(); i++) {
                 String p = LM + "layers." + i + ".";
                 layers.add(new DecoderLayer(i,
-                        new RmsNorm(weights.load(p + "attention_norm.weight"), llm.rmsNormEps()),
-                        new Attention(weights.load(p + "attention.wqkv.weight"), weights.load(p + "attention.wo.weight"),
-                                llm.numHeads(), llm.numKvHeads(), llm.headDim()),
-                        new RmsNorm(weights.load(p + "ffn_norm.weight"), llm.rmsNormEps()),
+                        new RmsNorm(weights.load(p + "attention_norm.weight"), llm.rmsNormEps(), precision),
+                        new Attention(weights.linear(p + "attention.wqkv.weight", null),
+                                weights.linear(p + "attention.wo.weight", null),
+                                llm.numHeads(), llm.numKvHeads(), llm.headDim(), options.fusedAttention()),
+                        new RmsNorm(weights.load(p + "ffn_norm.weight"), llm.rmsNormEps(), precision),
                         new MultimodalMoe(FeedForward.load(weights, p + "feed_forward"),
                                 FeedForward.load(weights, p + "feed_forward_ve"))));
             }
-            RmsNorm norm = new RmsNorm(weights.load(LM + "norm.weight"), llm.rmsNormEps());
-            NDArray output = weights.load("language_model.output.weight");
+            RmsNorm norm = new RmsNorm(weights.load(LM + "norm.weight"), llm.rmsNormEps(), precision);
+            Projection output = weights.linear("language_model.output.weight", null);
             String scalingType = llm.ropeScaling() == null ? null : llm.ropeScaling().type();
             double factor = llm.ropeScaling() == null ? 1.0 : llm.ropeScaling().factor();
             RotaryEmbedding rope = new RotaryEmbedding(llm.headDim(), llm.ropeTheta(), scalingType, factor,
                     llm.maxPositionEmbeddings());
-            return new MonoInternVL(manager, config, imageContextId, vision, embeddings, layers, norm, output, rope);
+            return new MonoInternVL(manager, config, imageContextId, vision, embeddings, layers, norm, output, rope,
+                    precision, weights.residentBytes());
         } catch (RuntimeException e) {
             manager.close();
             throw e;
         }
+    }
+
+    /**
+     * Bytes of the resident weights per element type, as loaded (prepacked linears counted at
+     * their plain size): one entry, the model's precision, since no weight is kept twice.
+     */
+    public java.util.Map<io.monostream.torch.DType, Long> weightBytes() {
+        return weightBytes;
+    }
+
+    /** The precision of weights, activations and KV cache. */
+    public Precision precision() {
+        return precision;
     }
 
     public ModelConfig config() {
@@ -108,16 +137,16 @@ public final class MonoInternVL implements AutoCloseable {
     /** A new, empty KV cache for one sequence of at most {@code capacity} tokens. */
     public KvCache newCache(NDManager parent, int capacity) {
         LlmConfig llm = config.llm();
-        return new KvCache(parent, layers.size(), llm.numKvHeads(), llm.headDim(), capacity, DataType.FLOAT32);
+        return new KvCache(parent, layers.size(), llm.numKvHeads(), llm.headDim(), capacity, precision.djlType());
     }
 
     /** KV cache bytes per token of sequence. */
     public long kvBytesPerToken() {
         LlmConfig llm = config.llm();
-        return KvCache.bytesPerToken(layers.size(), llm.numKvHeads(), llm.headDim(), DataType.FLOAT32);
+        return KvCache.bytesPerToken(layers.size(), llm.numKvHeads(), llm.headDim(), precision.djlType());
     }
 
-    /** @param pixels [T, 3, S, S]; @return [T · tokensPerTile, hidden] */
+    /** @param pixels [T, 3, S, S] fp32; @return [T · tokensPerTile, hidden] fp32 */
     public NDArray embedImages(NDArray pixels) {
         return vision.forward(pixels);
     }
@@ -130,7 +159,7 @@ public final class MonoInternVL implements AutoCloseable {
      *
      * @param scratch owns every intermediate array and the result; close it after the step
      * @return [sum of chunk lengths, hidden] final hidden states of the new rows in chunk order
-     *     (before the final norm)
+     *     (before the final norm), fp32 (in BF16 the residual widened exactly)
      */
     public NDArray forward(NDManager scratch, List<SequenceChunk> chunks) {
         int total = 0;
@@ -144,8 +173,10 @@ public final class MonoInternVL implements AutoCloseable {
         for (SequenceChunk c : chunks) {
             System.arraycopy(c.ids(), 0, ids, offset, c.ids().length);
             pieces.add(embed(scratch, c));
+            // cos/sin computed in fp32, then rounded to the model's precision (spec §6)
             NDList cosSin = rope.cosSin(scratch, c.cache().length(), c.ids().length);
-            segments.add(new Attention.Segment(offset, c.ids().length, c.cache(), cosSin.get(0), cosSin.get(1)));
+            segments.add(new Attention.Segment(offset, c.ids().length, c.cache(),
+                    precision.round(cosSin.get(0)), precision.round(cosSin.get(1))));
             offset += c.ids().length;
         }
         NDArray h = pieces.size() == 1 ? pieces.get(0) : NDArrays.concat(pieces, 0);
@@ -156,7 +187,7 @@ public final class MonoInternVL implements AutoCloseable {
         for (SequenceChunk c : chunks) {
             c.cache().advance(c.ids().length);
         }
-        return h;
+        return Precision.widen(h);
     }
 
     /** One sequence's forward; see {@link #forward(NDManager, List)}. */
@@ -174,12 +205,12 @@ public final class MonoInternVL implements AutoCloseable {
         }
         NDArray idArray = scratch.create(chunk.ids());
         NDArray h = idArray.getNDArrayInternal().embedding(idArray, tokenEmbeddings, SparseFormat.DENSE).singletonOrThrow();
-        return runs.visualCount() > 0 ? splice(h, chunk.imageRows(), runs) : h;
+        return runs.visualCount() > 0 ? splice(h, precision.round(chunk.imageRows()), runs) : h;
     }
 
-    /** fp32 logits [V] of one hidden row [hidden] (or [rows, V] for [rows, hidden]). */
+    /** fp32 logits [V] of one hidden row [hidden] (or [rows, V] for [rows, hidden]): fp32(output(RMS(h))) (spec §6). */
     public NDArray logits(NDArray hidden) {
-        return Linear.linear(finalNorm.forward(hidden), output).singletonOrThrow();
+        return Precision.widen(output.apply(finalNorm.forward(hidden)));
     }
 
     /** Useful FLOPs of one forward over these ids after {@code past} cached tokens (one expert per token). */
@@ -189,7 +220,7 @@ public final class MonoInternVL implements AutoCloseable {
         for (DecoderLayer layer : layers) {
             total += layer.attention().flops(ids.length, past) + layer.moe().flops(runs);
         }
-        return total + 2L * output.getShape().get(0) * output.getShape().get(1);
+        return total + 2L * output.out() * output.in();
     }
 
     /** The MoE of one layer, for tests and benchmarks. */

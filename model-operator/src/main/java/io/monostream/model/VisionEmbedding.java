@@ -1,10 +1,10 @@
 package io.monostream.model;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
 import ai.djl.nn.convolutional.Conv2d;
-import ai.djl.nn.core.Linear;
 import ai.djl.nn.norm.LayerNorm;
 import io.monostream.vision.TorchBicubic;
 
@@ -19,10 +19,9 @@ final class VisionEmbedding {
     private final NDArray positions;
     private final NDArray lnWeight;
     private final NDArray lnBias;
-    private final NDArray fc1Weight;
-    private final NDArray fc1Bias;
-    private final NDArray fc2Weight;
-    private final NDArray fc2Bias;
+    private final Projection fc1;
+    private final Projection fc2;
+    private final Precision precision;
     private final int patchSize;
     private final int grid;
     private final int channels;
@@ -44,28 +43,37 @@ final class VisionEmbedding {
         this.positions = loadPositions(weights, p + "position_embedding", tableImageSize / patchSize);
         this.lnWeight = weights.load("mlp1.0.weight");
         this.lnBias = weights.load("mlp1.0.bias");
-        this.fc1Weight = weights.load("mlp1.1.weight");
-        this.fc1Bias = weights.load("mlp1.1.bias");
-        this.fc2Weight = weights.load("mlp1.3.weight");
-        this.fc2Bias = weights.load("mlp1.3.bias");
+        this.fc1 = weights.linear("mlp1.1.weight", "mlp1.1.bias");
+        this.fc2 = weights.linear("mlp1.3.weight", "mlp1.3.bias");
+        this.precision = weights.precision();
     }
 
     /** The table's patch rows as [G, G, C], bicubic-resized when the checkpoint's grid differs (spec §4). */
     private NDArray loadPositions(WeightLoader weights, String name, int tableGrid) {
-        NDArray table = weights.load(name); // [1, 1 + g², C]
-        NDArray patches = table.get("0, 1:"); // [g², C]
+        float[] table = weights.floats(name); // [1, 1 + g², C], fp32 for the one-off resize
+        float[] patches = java.util.Arrays.copyOfRange(table, channels, table.length); // [g², C]
+        NDManager m = weights.manager();
+        NDArray result;
         if (tableGrid == grid) {
-            // an owned copy: a view would outlive the loaded table's (Java-owned) buffer
-            NDArray result = patches.reshape(grid, grid, channels).duplicate();
-            result.attach(weights.manager());
-            table.close();
-            return result;
+            result = m.create(patches, new Shape(grid, grid, channels));
+        } else {
+            // TorchBicubic works on [C][h][w]
+            float[] chw = new float[patches.length];
+            int cells = tableGrid * tableGrid;
+            for (int cell = 0; cell < cells; cell++) {
+                for (int c = 0; c < channels; c++) {
+                    chw[c * cells + cell] = patches[cell * channels + c];
+                }
+            }
+            float[] resized = TorchBicubic.resize(chw, channels, tableGrid, tableGrid, grid, grid);
+            result = m.create(resized, new Shape(channels, grid, grid)).transpose(1, 2, 0);
         }
-        // TorchBicubic works on [C][h][w]
-        float[] chw = patches.transpose(1, 0).toFloatArray();
-        float[] resized = TorchBicubic.resize(chw, channels, tableGrid, tableGrid, grid, grid);
-        table.close();
-        return weights.manager().create(resized, new Shape(channels, grid, grid)).transpose(1, 2, 0);
+        NDArray rounded = weights.precision().round(result);
+        weights.count(weights.precision().dtype(), (long) grid * grid * channels);
+        if (rounded != result) {
+            result.close();
+        }
+        return rounded;
     }
 
     /** Image tokens per tile. */
@@ -75,10 +83,12 @@ final class VisionEmbedding {
 
     /**
      * @param pixels [T, 3, S, S] normalised tiles
-     * @return [T · tokensPerTile, hidden] image embeddings in tile order
+     * @return [T · tokensPerTile, hidden] image embeddings in tile order, fp32 (widened from the
+     *     model's precision)
      */
     NDArray forward(NDArray pixels) {
         long tiles = pixels.getShape().get(0);
+        pixels = precision.round(pixels);
         NDArray patches = Conv2d.conv2d(pixels, patchWeight, patchBias,
                         new Shape(patchSize, patchSize), new Shape(0, 0), new Shape(1, 1), 1)
                 .singletonOrThrow(); // [T, C, G, G]
@@ -86,7 +96,7 @@ final class VisionEmbedding {
         NDArray shuffled = PixelShuffle.apply(grid2d, scale, shuffle); // [T, tokens, C·s²]
         NDArray x = shuffled.reshape(tiles * tokensPerTile(), (long) channels * scale * scale);
         x = LayerNorm.layerNorm(x, new Shape(x.getShape().get(1)), lnWeight, lnBias, 1e-5f).singletonOrThrow();
-        x = Activation.gelu(Linear.linear(x, fc1Weight, fc1Bias).singletonOrThrow());
-        return Linear.linear(x, fc2Weight, fc2Bias).singletonOrThrow();
+        x = Activation.gelu(fc1.apply(x));
+        return Precision.widen(fc2.apply(x));
     }
 }

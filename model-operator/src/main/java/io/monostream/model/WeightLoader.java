@@ -4,25 +4,95 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import io.monostream.checkpoint.Checkpoint;
+import io.monostream.checkpoint.TensorInfo;
+import io.monostream.torch.DType;
+import io.monostream.torch.Device;
+import io.monostream.torch.Tensor;
+
+import java.lang.foreign.MemorySegment;
 
 /**
- * Turns checkpoint tensors into resident FP32 arrays owned by one manager (the model's).
+ * Turns checkpoint tensors into resident arrays of the model's precision, owned by one manager
+ * (the model's). In BF16 the bytes of a BF16 checkpoint are copied once from the mapping into
+ * libtorch memory (never widened; the mapping may be closed afterwards) and F32/F16 checkpoints
+ * are cast once; linear weights are then prepacked and the plain copy dropped.
  * The checkpoint has already checked every shape against the config.
  */
 final class WeightLoader {
     private final Checkpoint checkpoint;
     private final NDManager manager;
+    private final Precision precision;
+    private final boolean prepack;
+    private final java.util.Map<DType, Long> residentBytes = new java.util.EnumMap<>(DType.class);
 
-    WeightLoader(Checkpoint checkpoint, NDManager manager) {
+    WeightLoader(Checkpoint checkpoint, NDManager manager, Precision precision, boolean prepack) {
         this.checkpoint = checkpoint;
         this.manager = manager;
+        this.precision = precision;
+        this.prepack = prepack;
     }
 
+    /** A resident array of the model's precision. */
     NDArray load(String name) {
-        float[] values = checkpoint.readFloats(name);
-        NDArray array = manager.create(values, new Shape(checkpoint.info(name).shape()));
+        NDArray array;
+        if (precision == Precision.F32) {
+            array = manager.create(checkpoint.readFloats(name), new Shape(checkpoint.info(name).shape()));
+        } else {
+            try (Tensor t = tensor(name)) {
+                array = t.toNDArray(manager);
+            }
+        }
+        count(precision.dtype(), checkpoint.info(name).elementCount());
         array.setName(name);
         return array;
+    }
+
+    /** The tensor widened to fp32, for one-off work at load time (e.g. resizing a table). */
+    float[] floats(String name) {
+        return checkpoint.readFloats(name);
+    }
+
+    /** A linear layer of the model's precision; bias may be null. */
+    Projection linear(String weight, String bias) {
+        try (Tensor w = tensor(weight); Tensor b = bias == null ? null : tensor(bias)) {
+            count(w.dtype(), w.numel());
+            if (b != null) {
+                count(b.dtype(), b.numel());
+            }
+            return Projection.of(w, b, prepack, manager);
+        }
+    }
+
+    /** A new tensor of the model's precision holding one copy of the checkpoint tensor. */
+    private Tensor tensor(String name) {
+        TensorInfo info = checkpoint.info(name);
+        long[] shape = info.shape();
+        if (precision == Precision.F32) {
+            return Tensor.of(checkpoint.readFloats(name), shape);
+        }
+        if (info.dtype() == io.monostream.checkpoint.DType.BF16) {
+            Tensor t = Tensor.empty(shape, DType.BF16, Device.CPU);
+            MemorySegment source = checkpoint.segment(name);
+            MemorySegment.copy(source, 0, t.dataPointer(), 0, source.byteSize());
+            return t;
+        }
+        try (Tensor wide = Tensor.of(checkpoint.readFloats(name), shape)) {
+            return wide.to(DType.BF16);
+        }
+    }
+
+    /** Records a resident weight made outside this loader (e.g. a resized table). */
+    void count(DType dtype, long elements) {
+        residentBytes.merge(dtype, elements * dtype.byteSize(), Long::sum);
+    }
+
+    /** Bytes of the resident weights loaded so far, per element type. */
+    java.util.Map<DType, Long> residentBytes() {
+        return java.util.Map.copyOf(residentBytes);
+    }
+
+    Precision precision() {
+        return precision;
     }
 
     NDManager manager() {

@@ -9,8 +9,7 @@ final class DeviceAndDtype {
             case "f32", "fp32", "float32" -> {}
             case "f16", "fp16", "float16" -> throw new IllegalArgumentException(
                     "dtype f16 is refused: Mono-InternVL overflows to NaN in float16; use f32 or bf16");
-            case "bf16", "bfloat16" -> throw new IllegalArgumentException(
-                    "dtype bf16 is not available in this build yet; use f32");
+            case "bf16", "bfloat16" -> {}
             default -> throw new IllegalArgumentException("unknown dtype '" + options.dtype() + "' (f32 or bf16)");
         }
         String device = options.device();

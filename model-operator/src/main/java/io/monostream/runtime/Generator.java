@@ -63,7 +63,7 @@ public final class Generator implements AutoCloseable {
                         + " tokens but the model's vocab_size is " + config.llm().vocabSize());
             }
             int[] stops = stopIds(tokenizer, config);
-            MonoInternVL model = MonoInternVL.load(checkpoint, parent, imageContext);
+            MonoInternVL model = MonoInternVL.load(checkpoint, parent, imageContext, io.monostream.model.ModelOptions.of(io.monostream.model.Precision.parse(options.dtype())));
             var llm = config.llm();
             double stretch = llm.ropeScaling() == null ? 1 : llm.ropeScaling().factor();
             int maxLength = (int) Math.min(Integer.MAX_VALUE, (long) (llm.maxPositionEmbeddings() * Math.max(1, stretch)));
