@@ -1,19 +1,20 @@
 package io.monostream.bench;
 
 import io.monostream.checkpoint.ModelConfig;
+import io.monostream.checkpoint.RandomCheckpoint;
 import io.monostream.prompt.Task;
 import io.monostream.runtime.Engine;
 import io.monostream.runtime.EngineOptions;
 import io.monostream.runtime.EngineStats;
 import io.monostream.runtime.GenerationRequest;
 import io.monostream.runtime.GenerationResult;
+import io.monostream.runtime.ProcessMemory;
 import io.monostream.torch.DType;
 import io.monostream.torch.Device;
 import io.monostream.torch.Dispatcher;
 import io.monostream.torch.Tensor;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -181,27 +182,6 @@ public final class EngineBenchmark {
         return c.length % 2 == 1 ? c[c.length / 2] : (c[c.length / 2 - 1] + c[c.length / 2]) / 2;
     }
 
-    /** Resident and peak resident bytes of this process (VmRSS, VmHWM). */
-    static long[] residentBytes() {
-        try {
-            long rss = 0, peak = 0;
-            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-                if (line.startsWith("VmRSS:")) {
-                    rss = kib(line) << 10;
-                } else if (line.startsWith("VmHWM:")) {
-                    peak = kib(line) << 10;
-                }
-            }
-            return new long[] {rss, peak};
-        } catch (IOException e) {
-            return new long[] {-1, -1};
-        }
-    }
-
-    private static long kib(String line) {
-        return Long.parseLong(line.replaceAll("[^0-9]", ""));
-    }
-
     // ---------------------------------------------------------------- the two modes
 
     /** The synthetic run: a mid-size random checkpoint, every ratio the issue asks for. */
@@ -210,7 +190,7 @@ public final class EngineBenchmark {
         Path model = workDir.resolve("mid-size");
         long weightBytes = RandomCheckpoint.write(model, shape, 1);
         System.err.printf("wrote a mid-size random checkpoint (%d MB BF16) to %s%n", weightBytes >> 20, model);
-        long baseline = residentBytes()[0];
+        long baseline = ProcessMemory.resident();
 
         // BF16 first, so the process's peak resident memory is BF16's own
         EngineFigures bf16 = null;
@@ -218,7 +198,7 @@ public final class EngineBenchmark {
         long bf16Peak = 0;
         try {
             bf16 = measure(model, "bf16", image, maxTiles);
-            bf16Peak = residentBytes()[1];
+            bf16Peak = ProcessMemory.peakResident();
         } catch (RuntimeException e) {
             bf16Error = e.getMessage();
         }
@@ -267,7 +247,7 @@ public final class EngineBenchmark {
             add("prefill seconds (median of 3 after warm-up)", String.format("%.3f", p[0]), "");
             add("prefill tokens/s", String.format("%.1f", p[1] / p[0]), "");
             add("decode tokens/s (32 greedy steps)", String.format("%.2f", decode), "");
-            add("peak resident memory", (residentBytes()[1] >> 20) + " MB", "");
+            add("peak resident memory", (ProcessMemory.peakResident() >> 20) + " MB", "");
         }
         return lines;
     }

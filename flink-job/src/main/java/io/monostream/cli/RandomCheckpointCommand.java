@@ -1,6 +1,6 @@
 package io.monostream.cli;
 
-import io.monostream.bench.RandomCheckpoint;
+import io.monostream.checkpoint.RandomCheckpoint;
 
 import java.io.IOException;
 import java.nio.file.Path;

@@ -1,5 +1,7 @@
 package io.monostream.model;
 
+import io.monostream.checkpoint.RandomCheckpoint;
+
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -49,7 +51,8 @@ class Bf16WeightsTest {
      */
     @Test
     void residentMemoryGrowsByTheBf16WeightBytes(@TempDir Path tmp) throws Exception {
-        Path dir = RandomCheckpoint.write(tmp.resolve("m"), new RandomCheckpoint.Size(512, 512, 2048, 4, 8, 4, 8192, 448), 5);
+        Path dir = tmp.resolve("m");
+        RandomCheckpoint.write(dir, new RandomCheckpoint.Shape(512, 512, 2048, 4, 8, 4, 8192, 448, 6), 5);
         long[] bf16 = probe(dir, "bf16");
         long[] f32 = probe(dir, "f32");
         long weightBytes = 2 * bf16[1];

@@ -13,11 +13,11 @@ public final class ResidentProbe {
         TorchThreads.configure(1);
         try (Checkpoint checkpoint = Checkpoint.open(Path.of(args[0])); NDManager root = NDManager.newBaseManager("PyTorch")) {
             System.gc();
-            long before = ModelBenchmark.residentAnonBytes();
+            long before = io.monostream.runtime.ProcessMemory.residentAnonymous();
             try (MonoInternVL model = MonoInternVL.load(checkpoint, root, checkpoint.config().llm().vocabSize() - 1,
                     ModelOptions.of(Precision.parse(args[1])))) {
                 System.gc();
-                System.out.println("resident-anon-delta " + (ModelBenchmark.residentAnonBytes() - before));
+                System.out.println("resident-anon-delta " + (io.monostream.runtime.ProcessMemory.residentAnonymous() - before));
                 System.out.println("parameters " + checkpoint.parameterCount());
             }
         }
