@@ -189,6 +189,12 @@ public final class Checkpoint implements AutoCloseable {
         return fileByPath.get(info.file()).slice(info);
     }
 
+    /** Copies the tensor's stored bytes into {@code destination} without mapping them into this process. */
+    public void readInto(String name, MemorySegment destination) {
+        TensorInfo info = info(name);
+        fileByPath.get(info.file()).readInto(info, destination);
+    }
+
     /** The tensor widened to fp32: F32 as stored, BF16 and F16 exactly. */
     public float[] readFloats(String name) {
         TensorInfo info = info(name);

@@ -237,6 +237,42 @@ public final class SafetensorsFile implements AutoCloseable {
         return slice(info);
     }
 
+    /**
+     * Copies a tensor's stored bytes into {@code destination} with positional reads rather than
+     * through the mapping, so loading weights into their own memory does not also leave the
+     * file's pages mapped into this process (resident memory stays at one copy of the weights).
+     */
+    public void readInto(String name, MemorySegment destination) {
+        TensorInfo info = tensors.get(name);
+        if (info == null) {
+            throw new CheckpointException("tensor " + name + " not found in " + path);
+        }
+        readInto(info, destination);
+    }
+
+    void readInto(TensorInfo info, MemorySegment destination) {
+        if (destination.byteSize() < info.byteLength()) {
+            throw new IllegalArgumentException("destination of " + destination.byteSize() + " bytes is too small for "
+                    + info.name() + " (" + info.byteLength() + " bytes)");
+        }
+        try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
+            long done = 0;
+            while (done < info.byteLength()) {
+                long chunk = Math.min(info.byteLength() - done, 1L << 30);
+                java.nio.ByteBuffer buffer = destination.asSlice(done, chunk).asByteBuffer();
+                while (buffer.hasRemaining()) {
+                    int n = channel.read(buffer, info.dataOffset() + done + buffer.position());
+                    if (n < 0) {
+                        throw new CheckpointException(path + " ended while reading tensor " + info.name());
+                    }
+                }
+                done += chunk;
+            }
+        } catch (java.io.IOException e) {
+            throw new CheckpointException("cannot read tensor " + info.name() + " from " + path + ": " + e.getMessage());
+        }
+    }
+
     MemorySegment slice(TensorInfo info) {
         return mapped.asSlice(info.dataOffset(), info.byteLength()).asReadOnly();
     }

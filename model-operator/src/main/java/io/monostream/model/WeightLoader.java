@@ -72,8 +72,7 @@ final class WeightLoader {
         }
         if (info.dtype() == io.monostream.checkpoint.DType.BF16) {
             Tensor t = Tensor.empty(shape, DType.BF16, Device.CPU);
-            MemorySegment source = checkpoint.segment(name);
-            MemorySegment.copy(source, 0, t.dataPointer(), 0, source.byteSize());
+            checkpoint.readInto(name, t.dataPointer().reinterpret(info.byteLength()));
             return t;
         }
         try (Tensor wide = Tensor.of(checkpoint.readFloats(name), shape)) {
