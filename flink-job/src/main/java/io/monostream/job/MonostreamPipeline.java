@@ -56,7 +56,7 @@ public final class MonostreamPipeline {
 
     /** The production model stage: the TaskManager's shared real engine. */
     public static ModelAsyncFunction<TaskRequest, Outcome> modelFunction(Configuration conf) {
-        return new ModelAsyncFunction<>(engineSpec(conf), new TaskRequestCall(conf.get(MonostreamOptions.ASYNC_TIMEOUT)));
+        return new ModelAsyncFunction<>(engineSpec(conf), TaskRequestCall.from(conf));
     }
 
     public static EngineSpec engineSpec(Configuration conf) {
