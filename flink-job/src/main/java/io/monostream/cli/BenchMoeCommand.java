@@ -28,7 +28,7 @@ final class BenchMoeCommand {
         TorchRuntime.initialise(flags.getInt("threads", 0));
         try (NDManager m = NDManager.newBaseManager()) {
             // warm-up (allocator, oneDNN kernels)
-            MoeBenchmark.run(m, hidden, intermediate, Math.min(tokens, 128), 1, new double[] {0.5});
+            MoeBenchmark.run(m, hidden, intermediate, tokens, 2, new double[] {0, 0.5});
             List<MoeBenchmark.Row> rows = MoeBenchmark.run(m, hidden, intermediate, tokens, iterations,
                     new double[] {0, 0.25, 0.5, 1});
             System.out.printf("multimodal MoE, FP32 CPU: hidden %d, intermediate %d, %d tokens, median of %d%n",

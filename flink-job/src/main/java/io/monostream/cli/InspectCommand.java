@@ -53,7 +53,7 @@ final class InspectCommand {
                     ImagePreprocessor.writePng(tile, dir.resolve("tile-" + k++ + ".png"));
                 }
             }
-            GenerationResult result = generator.generate(prepared, 0, () -> false);
+            GenerationResult result = engine.generateNow(request);
             ObjectMapper json = new ObjectMapper();
             ObjectNode out = json.createObjectNode();
             out.put("model", result.modelName());

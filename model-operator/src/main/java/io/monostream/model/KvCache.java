@@ -2,19 +2,32 @@ package io.monostream.model;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
+import ai.djl.ndarray.types.Shape;
 
 /**
- * Keys and values of one sequence, per layer, as [kvHeads, S, headDim] (keys already rotated).
+ * Keys and values of one sequence, per layer, as [kvHeads, capacity, headDim] (keys already
+ * rotated). The capacity is fixed when the cache is made, so a decode step writes one row in
+ * place instead of reallocating, and the memory a request holds is known at admission.
  * Owned by one request; closing it frees the native memory.
  */
 public final class KvCache implements AutoCloseable {
     private final NDManager manager;
+    private final int kvHeads;
+    private final int headDim;
+    private final int capacity;
+    private final DataType dataType;
     private final NDArray[] keys;
     private final NDArray[] values;
     private int length;
 
-    public KvCache(NDManager parent, int layers) {
+    KvCache(NDManager parent, int layers, int kvHeads, int headDim, int capacity, DataType dataType) {
         this.manager = parent.newSubManager();
+        this.kvHeads = kvHeads;
+        this.headDim = headDim;
+        this.capacity = capacity;
+        this.dataType = dataType;
         this.keys = new NDArray[layers];
         this.values = new NDArray[layers];
     }
@@ -24,27 +37,38 @@ public final class KvCache implements AutoCloseable {
         return length;
     }
 
-    NDArray keys(int layer) {
-        return keys[layer];
+    public int capacity() {
+        return capacity;
     }
 
-    NDArray values(int layer) {
-        return values[layer];
+    /** Bytes this cache holds once full: the figure the scheduler reserves at admission. */
+    public long reservedBytes() {
+        return bytesPerToken(keys.length, kvHeads, headDim, dataType) * capacity;
     }
 
-    /** Appends this forward's keys and values of one layer and returns the full ones. */
+    public static long bytesPerToken(int layers, int kvHeads, int headDim, DataType dataType) {
+        return 2L * layers * kvHeads * headDim * dataType.getNumOfBytes();
+    }
+
+    /**
+     * Writes this forward's keys and values of one layer at [length, length + L) and returns
+     * views of the whole cached prefix, [kvHeads, length + L, d] each.
+     */
     NDArray[] append(int layer, NDArray k, NDArray v) {
-        NDArray fullK = keys[layer] == null ? k : keys[layer].concat(k, 1);
-        NDArray fullV = values[layer] == null ? v : values[layer].concat(v, 1);
-        fullK.attach(manager);
-        fullV.attach(manager);
-        if (keys[layer] != null) {
-            keys[layer].close();
-            values[layer].close();
+        int l = (int) k.getShape().get(1);
+        int end = length + l;
+        if (end > capacity) {
+            throw new IllegalStateException("KV cache overflow: " + end + " tokens in a cache of " + capacity);
         }
-        keys[layer] = fullK;
-        values[layer] = fullV;
-        return new NDArray[] {fullK, fullV};
+        if (keys[layer] == null) {
+            keys[layer] = manager.zeros(new Shape(kvHeads, capacity, headDim), dataType);
+            values[layer] = manager.zeros(new Shape(kvHeads, capacity, headDim), dataType);
+        }
+        NDIndex rows = new NDIndex(":, {}:{}, :", length, end);
+        keys[layer].set(rows, k);
+        values[layer].set(rows, v);
+        NDIndex prefix = new NDIndex(":, :{}, :", end);
+        return new NDArray[] {keys[layer].get(k.getManager(), prefix), values[layer].get(k.getManager(), prefix)};
     }
 
     /** Called once per forward after every layer appended. */
@@ -52,15 +76,27 @@ public final class KvCache implements AutoCloseable {
         length += tokens;
     }
 
-    /** Bytes held by cached keys and values. */
-    public long bytes() {
-        long total = 0;
-        for (int i = 0; i < keys.length; i++) {
-            if (keys[i] != null) {
-                total += keys[i].size() * keys[i].getDataType().getNumOfBytes() * 2;
-            }
+    /**
+     * A new cache of {@code newCapacity} that starts with a copy of this one's tokens: the fork of a
+     * shared prefix (system prompt and image) into one decode per task.
+     */
+    public KvCache fork(NDManager parent, int newCapacity) {
+        if (newCapacity < length) {
+            throw new IllegalArgumentException("a fork needs room for the " + length + " cached tokens");
         }
-        return total;
+        KvCache copy = new KvCache(parent, keys.length, kvHeads, headDim, newCapacity, dataType);
+        NDIndex prefix = new NDIndex(":, :{}, :", length);
+        for (int i = 0; i < keys.length; i++) {
+            if (keys[i] == null) {
+                continue;
+            }
+            copy.keys[i] = copy.manager.zeros(new Shape(kvHeads, newCapacity, headDim), dataType);
+            copy.values[i] = copy.manager.zeros(new Shape(kvHeads, newCapacity, headDim), dataType);
+            copy.keys[i].set(prefix, keys[i].get(copy.manager, prefix));
+            copy.values[i].set(prefix, values[i].get(copy.manager, prefix));
+        }
+        copy.length = length;
+        return copy;
     }
 
     @Override

@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
+import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.SparseFormat;
 import ai.djl.nn.core.Linear;
 import io.monostream.checkpoint.Checkpoint;
@@ -104,9 +105,16 @@ public final class MonoInternVL implements AutoCloseable {
         return manager;
     }
 
-    /** A new, empty KV cache for one sequence. */
-    public KvCache newCache(NDManager parent) {
-        return new KvCache(parent, layers.size());
+    /** A new, empty KV cache for one sequence of at most {@code capacity} tokens. */
+    public KvCache newCache(NDManager parent, int capacity) {
+        LlmConfig llm = config.llm();
+        return new KvCache(parent, layers.size(), llm.numKvHeads(), llm.headDim(), capacity, DataType.FLOAT32);
+    }
+
+    /** KV cache bytes per token of sequence. */
+    public long kvBytesPerToken() {
+        LlmConfig llm = config.llm();
+        return KvCache.bytesPerToken(layers.size(), llm.numKvHeads(), llm.headDim(), DataType.FLOAT32);
     }
 
     /** @param pixels [T, 3, S, S]; @return [T · tokensPerTile, hidden] */

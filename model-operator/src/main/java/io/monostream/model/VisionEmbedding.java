@@ -55,7 +55,8 @@ final class VisionEmbedding {
         NDArray table = weights.load(name); // [1, 1 + g², C]
         NDArray patches = table.get("0, 1:"); // [g², C]
         if (tableGrid == grid) {
-            NDArray result = patches.reshape(grid, grid, channels);
+            // an owned copy: a view would outlive the loaded table's (Java-owned) buffer
+            NDArray result = patches.reshape(grid, grid, channels).duplicate();
             result.attach(weights.manager());
             table.close();
             return result;

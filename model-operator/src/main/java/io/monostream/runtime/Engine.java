@@ -5,18 +5,20 @@ import io.monostream.vision.ImageRejectedException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
-import java.util.concurrent.ArrayBlockingQueue;
-import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * Mono-InternVL loaded once, taking requests asynchronously. One request failing never fails
- * another: each future completes with its result, an {@link EngineException} or an
- * {@link ImageRejectedException}.
+ * Mono-InternVL loaded once, taking requests asynchronously from any number of threads. One
+ * request failing never fails another: each future completes with its result, an
+ * {@link EngineException} or an {@link ImageRejectedException}.
  *
  * <pre>{@code
  * try (Engine engine = Engine.open(EngineOptions.builder(modelDir).build())) {
@@ -24,8 +26,10 @@ import java.util.concurrent.TimeUnit;
  * }
  * }</pre>
  *
- * <p>Requests wait in a bounded queue (beyond it {@code submit} fails fast with
- * {@link FailureReason#OVERLOADED}) and run on one model thread.
+ * <p>Images are decoded and tiled on a preprocessing thread; one model thread runs a
+ * {@link ContinuousBatchScheduler}. At most {@link EngineOptions#queueCapacity()} requests are in
+ * flight; beyond that {@code submit} fails fast with {@link FailureReason#OVERLOADED}, which is
+ * how back-pressure reaches the caller.
  */
 public final class Engine implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Engine.class);
@@ -33,18 +37,20 @@ public final class Engine implements AutoCloseable {
     private final EngineOptions options;
     private final NDManager manager;
     private final Generator generator;
-    private final BlockingQueue<Pending> queue;
-    private final Thread worker;
+    private final ContinuousBatchScheduler scheduler;
+    private final Thread modelThread;
+    private final ExecutorService preprocessing;
+    private final AtomicInteger inFlight = new AtomicInteger();
     private volatile boolean closed;
-
-    private record Pending(GenerationRequest request, CompletableFuture<GenerationResult> future, long enqueuedNanos) {}
 
     private Engine(EngineOptions options, NDManager manager, Generator generator) {
         this.options = options;
         this.manager = manager;
         this.generator = generator;
-        this.queue = new ArrayBlockingQueue<>(options.queueCapacity());
-        this.worker = Thread.ofPlatform().name("monostream-engine-" + generator.modelName()).daemon().unstarted(this::runLoop);
+        this.scheduler = new ContinuousBatchScheduler(generator, options.maxBatch(), options.kvCacheBytes(), options.threads());
+        this.modelThread = Thread.ofPlatform().name("monostream-model-" + generator.modelName()).daemon().unstarted(scheduler);
+        this.preprocessing = Executors.newSingleThreadExecutor(
+                Thread.ofPlatform().name("monostream-preprocess-" + generator.modelName()).daemon().factory());
     }
 
     /** Loads the checkpoint named by the options; throws a CheckpointException for a bad checkpoint. */
@@ -55,9 +61,10 @@ public final class Engine implements AutoCloseable {
         try {
             Generator generator = Generator.load(options, manager);
             Engine engine = new Engine(options, manager, generator);
-            engine.worker.start();
-            LOG.info("loaded {} ({} {}) in {} ms", generator.modelName(), options.dtype(), options.device(),
-                    TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start));
+            engine.modelThread.start();
+            LOG.info("loaded {} ({} {}) in {} ms; KV budget {} MiB, batch {}", generator.modelName(), options.dtype(),
+                    options.device(), TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start),
+                    options.kvCacheBytes() >> 20, options.maxBatch());
             return engine;
         } catch (RuntimeException e) {
             manager.close();
@@ -67,22 +74,141 @@ public final class Engine implements AutoCloseable {
 
     /** Queues a request; the future completes with the result or an EngineException / ImageRejectedException. */
     public CompletableFuture<GenerationResult> submit(GenerationRequest request) {
-        CompletableFuture<GenerationResult> future = new CompletableFuture<>();
-        if (closed) {
-            future.completeExceptionally(new EngineException(FailureReason.ENGINE_CLOSED, "the engine is closed"));
-            return future;
-        }
-        if (!queue.offer(new Pending(request, future, System.nanoTime()))) {
-            future.completeExceptionally(new EngineException(FailureReason.OVERLOADED,
-                    "the engine's queue is full (" + options.queueCapacity() + " requests); retry later"));
-        }
-        return future;
+        return submitAll(List.of(request)).get(0);
     }
 
-    /** Runs a request on the calling thread, bypassing the queue (command line, benchmarks). */
+    /**
+     * Queues several requests at once. Requests on the same image (the same bytes and tile limit)
+     * share one prefill of the system prompt and image block, and their decodes fork from it
+     * (caption and OCR of one image cost one image prefill).
+     */
+    public List<CompletableFuture<GenerationResult>> submitAll(List<GenerationRequest> requests) {
+        long now = System.nanoTime();
+        List<CompletableFuture<GenerationResult>> futures = new ArrayList<>(requests.size());
+        List<List<Integer>> groups = groupByImage(requests);
+        List<CompletableFuture<GenerationResult>> byIndex = new ArrayList<>();
+        for (int i = 0; i < requests.size(); i++) {
+            byIndex.add(new CompletableFuture<>());
+        }
+        for (List<Integer> group : groups) {
+            List<CompletableFuture<GenerationResult>> members = group.stream().map(byIndex::get).toList();
+            if (closed) {
+                members.forEach(f -> f.completeExceptionally(new EngineException(FailureReason.ENGINE_CLOSED, "the engine is closed")));
+                continue;
+            }
+            if (inFlight.addAndGet(group.size()) > options.queueCapacity()) {
+                inFlight.addAndGet(-group.size());
+                members.forEach(f -> f.completeExceptionally(new EngineException(FailureReason.OVERLOADED,
+                        "the engine has " + options.queueCapacity() + " requests in flight; retry later")));
+                continue;
+            }
+            members.forEach(f -> f.whenComplete((r, t) -> inFlight.decrementAndGet()));
+            List<GenerationRequest> groupRequests = group.stream().map(requests::get).toList();
+            try {
+                preprocessing.execute(() -> prepare(groupRequests, members, now));
+            } catch (java.util.concurrent.RejectedExecutionException e) {
+                members.forEach(f -> f.completeExceptionally(new EngineException(FailureReason.ENGINE_CLOSED, "the engine is closed")));
+            }
+        }
+        futures.addAll(byIndex);
+        return futures;
+    }
+
+    /** Indices of requests grouped by identical image bytes and tile limit, in first-seen order. */
+    private static List<List<Integer>> groupByImage(List<GenerationRequest> requests) {
+        List<List<Integer>> groups = new ArrayList<>();
+        outer:
+        for (int i = 0; i < requests.size(); i++) {
+            GenerationRequest r = requests.get(i);
+            if (r.image() != null) {
+                for (List<Integer> g : groups) {
+                    GenerationRequest first = requests.get(g.get(0));
+                    if (first.image() != null && first.maxTiles() == r.maxTiles()
+                            && (first.image() == r.image() || Arrays.equals(first.image(), r.image()))) {
+                        g.add(i);
+                        continue outer;
+                    }
+                }
+            }
+            List<Integer> g = new ArrayList<>();
+            g.add(i);
+            groups.add(g);
+        }
+        return groups;
+    }
+
+    /**
+     * The last images preprocessed, so requests on the same bytes submitted one after the other
+     * (one event's tasks fanned out) share the decoded tiles, and the scheduler can let them share
+     * the prefill too. Touched by the preprocessing thread only.
+     */
+    private final java.util.LinkedHashMap<ImageKey, Generator.Prepared> recentImages = new java.util.LinkedHashMap<>(8, 0.75f, true) {
+        @Override
+        protected boolean removeEldestEntry(java.util.Map.Entry<ImageKey, Generator.Prepared> eldest) {
+            return size() > 8;
+        }
+    };
+
+    /** Image bytes and tile limit, compared by content. */
+    private record ImageKey(byte[] bytes, int maxTiles, int hash) {
+        static ImageKey of(GenerationRequest r) {
+            return new ImageKey(r.image(), r.maxTiles(), Arrays.hashCode(r.image()) * 31 + r.maxTiles());
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof ImageKey k && k.hash == hash && k.maxTiles == maxTiles && Arrays.equals(k.bytes, bytes);
+        }
+
+        @Override
+        public int hashCode() {
+            return hash;
+        }
+    }
+
+    private void prepare(List<GenerationRequest> requests, List<CompletableFuture<GenerationResult>> futures, long submitted) {
+        List<Sequence> members = new ArrayList<>();
+        Generator.Prepared shared = null;
+        if (requests.get(0).image() != null) {
+            shared = recentImages.get(ImageKey.of(requests.get(0)));
+        }
+        for (int i = 0; i < requests.size(); i++) {
+            CompletableFuture<GenerationResult> f = futures.get(i);
+            try {
+                Generator.Prepared p = shared == null ? generator.prepare(requests.get(i)) : generator.prepareLike(shared, requests.get(i));
+                if (shared == null && p.image() != null) {
+                    shared = p;
+                    recentImages.put(ImageKey.of(requests.get(i)), p);
+                }
+                members.add(new Sequence(p, f, submitted));
+            } catch (ImageRejectedException | EngineException e) {
+                f.completeExceptionally(e);
+            } catch (IllegalArgumentException e) {
+                f.completeExceptionally(new EngineException(FailureReason.INVALID_REQUEST, e.getMessage(), e));
+            } catch (RuntimeException | OutOfMemoryError e) {
+                f.completeExceptionally(new EngineException(FailureReason.MODEL_ERROR, "preprocessing failed: " + e, e));
+            }
+        }
+        if (members.isEmpty()) {
+            return;
+        }
+        if (members.size() == 1 || members.get(0).prepared.image() == null) {
+            members.forEach(s -> scheduler.enqueue(new ContinuousBatchScheduler.Group(new ArrayList<>(List.of(s)))));
+        } else {
+            scheduler.enqueue(new ContinuousBatchScheduler.Group(members));
+        }
+    }
+
+    /** Runs a request and waits for it (command line, tools): the same path as {@link #submit}. */
     public GenerationResult generateNow(GenerationRequest request) {
-        Generator.Prepared prepared = generator.prepare(request);
-        return generator.generate(prepared, 0, () -> expired(request));
+        try {
+            return submit(request).join();
+        } catch (CompletionException e) {
+            if (e.getCause() instanceof RuntimeException r) {
+                throw r;
+            }
+            throw e;
+        }
     }
 
     /** The model's name (its checkpoint directory name), carried in every result. */
@@ -99,63 +225,9 @@ public final class Engine implements AutoCloseable {
         return generator;
     }
 
-    /** Requests waiting to start. */
-    public int queueDepth() {
-        return queue.size();
-    }
-
-    private void runLoop() {
-        TorchRuntime.configureThread(options.threads());
-        while (!closed || !queue.isEmpty()) {
-            Pending p;
-            try {
-                p = queue.poll(100, TimeUnit.MILLISECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                break;
-            }
-            if (p == null) {
-                continue;
-            }
-            if (closed) {
-                p.future().completeExceptionally(new EngineException(FailureReason.ENGINE_CLOSED, "the engine closed"));
-                continue;
-            }
-            run(p);
-        }
-        List<Pending> rest = new ArrayList<>();
-        queue.drainTo(rest);
-        rest.forEach(p -> p.future().completeExceptionally(new EngineException(FailureReason.ENGINE_CLOSED, "the engine closed")));
-    }
-
-    private void run(Pending p) {
-        if (p.future().isDone()) {
-            return; // cancelled while queued
-        }
-        long queueNanos = System.nanoTime() - p.enqueuedNanos();
-        try {
-            if (expired(p.request())) {
-                throw new EngineException(FailureReason.MODEL_TIMEOUT,
-                        "request " + p.request().requestId() + " reached its deadline while queued");
-            }
-            Generator.Prepared prepared = generator.prepare(p.request());
-            GenerationResult result = generator.generate(prepared, queueNanos,
-                    () -> p.future().isDone() || expired(p.request()));
-            p.future().complete(result);
-        } catch (EngineException | ImageRejectedException e) {
-            p.future().completeExceptionally(e);
-        } catch (IllegalArgumentException e) {
-            p.future().completeExceptionally(new EngineException(FailureReason.INVALID_REQUEST, e.getMessage(), e));
-        } catch (RuntimeException | OutOfMemoryError e) {
-            LOG.warn("request {} failed", p.request().requestId(), e);
-            p.future().completeExceptionally(new EngineException(FailureReason.MODEL_ERROR,
-                    "model error on request " + p.request().requestId() + ": " + e, e));
-        }
-    }
-
-    private static boolean expired(GenerationRequest request) {
-        Instant deadline = request.deadline();
-        return deadline != null && Instant.now().isAfter(deadline);
+    /** What the engine is doing now: queue, batch sizes, throughput, KV cache use. */
+    public EngineStats stats() {
+        return scheduler.stats(inFlight.get());
     }
 
     @Override
@@ -164,8 +236,15 @@ public final class Engine implements AutoCloseable {
             return;
         }
         closed = true;
+        preprocessing.shutdown();
         try {
-            worker.join(TimeUnit.MINUTES.toMillis(2));
+            preprocessing.awaitTermination(1, TimeUnit.MINUTES);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        scheduler.stop();
+        try {
+            modelThread.join(TimeUnit.MINUTES.toMillis(2));
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }

@@ -16,7 +16,9 @@ import java.util.Objects;
  * @param device "cpu", "cuda" or "cuda:N"
  * @param threads intra-op threads for tensor maths; 0 = libtorch's default
  * @param queueCapacity requests admitted but not yet finished; beyond it submit fails with OVERLOADED
- * @param maxBatch requests prefilled/decoded together
+ * @param maxBatch sequences decoded together (continuous batching)
+ * @param kvCacheBytes KV cache memory the engine may reserve; a request reserves prompt plus
+ *     max_new_tokens at admission, and one that can never fit is refused
  */
 public record EngineOptions(
         Path modelDir,
@@ -25,15 +27,18 @@ public record EngineOptions(
         int threads,
         ImageLimits imageLimits,
         int queueCapacity,
-        int maxBatch) {
+        int maxBatch,
+        long kvCacheBytes) {
+
+    public static final long DEFAULT_KV_CACHE_BYTES = 2L << 30;
 
     public EngineOptions {
         Objects.requireNonNull(modelDir, "modelDir");
         Objects.requireNonNull(imageLimits, "imageLimits");
         dtype = dtype == null ? "f32" : dtype.toLowerCase(java.util.Locale.ROOT);
         device = device == null ? "cpu" : device.toLowerCase(java.util.Locale.ROOT);
-        if (queueCapacity < 1 || maxBatch < 1 || threads < 0) {
-            throw new IllegalArgumentException("queueCapacity and maxBatch must be >= 1 and threads >= 0");
+        if (queueCapacity < 1 || maxBatch < 1 || threads < 0 || kvCacheBytes < 1) {
+            throw new IllegalArgumentException("queueCapacity, maxBatch and kvCacheBytes must be >= 1 and threads >= 0");
         }
     }
 
@@ -49,6 +54,7 @@ public record EngineOptions(
         private ImageLimits imageLimits = ImageLimits.defaults();
         private int queueCapacity = 64;
         private int maxBatch = 8;
+        private long kvCacheBytes = DEFAULT_KV_CACHE_BYTES;
 
         private Builder(Path modelDir) {
             this.modelDir = modelDir;
@@ -60,9 +66,10 @@ public record EngineOptions(
         public Builder imageLimits(ImageLimits v) { this.imageLimits = v; return this; }
         public Builder queueCapacity(int v) { this.queueCapacity = v; return this; }
         public Builder maxBatch(int v) { this.maxBatch = v; return this; }
+        public Builder kvCacheBytes(long v) { this.kvCacheBytes = v; return this; }
 
         public EngineOptions build() {
-            return new EngineOptions(modelDir, dtype, device, threads, imageLimits, queueCapacity, maxBatch);
+            return new EngineOptions(modelDir, dtype, device, threads, imageLimits, queueCapacity, maxBatch, kvCacheBytes);
         }
     }
 }

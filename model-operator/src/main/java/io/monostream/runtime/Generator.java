@@ -1,11 +1,8 @@
 package io.monostream.runtime;
 
-import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.Shape;
 import io.monostream.checkpoint.Checkpoint;
 import io.monostream.checkpoint.ModelConfig;
-import io.monostream.model.KvCache;
 import io.monostream.model.MonoInternVL;
 import io.monostream.prompt.ChatTemplate;
 import io.monostream.prompt.ImageBlock;
@@ -17,12 +14,10 @@ import io.monostream.vision.TilingOptions;
 
 import java.util.Arrays;
 import java.util.List;
-import java.util.function.BooleanSupplier;
 
 /**
  * One loaded model with its tokenizer, template and image preprocessing: turns a request into a
- * prompt, runs prefill and the decode loop, and reports where the time went. Not thread-safe:
- * the {@link Engine} runs it on its own thread.
+ * prompt (any thread) and a finished sequence into a result. The scheduler runs the model.
  */
 public final class Generator implements AutoCloseable {
     /** Upper bound on max_new_tokens accepted from any caller. */
@@ -36,9 +31,11 @@ public final class Generator implements AutoCloseable {
     private final ImageLimits imageLimits;
     private final int[] stopIds;
     private final int maxSequenceLength;
+    private final int imageEndId;
 
     private Generator(String modelName, Checkpoint checkpoint, InternLM2Tokenizer tokenizer, MonoInternVL model,
             ChatTemplate template, ImageLimits imageLimits, int[] stopIds, int maxSequenceLength) {
+        this.imageEndId = tokenizer.tokenId(ImageBlock.IMG_END);
         this.modelName = modelName;
         this.checkpoint = checkpoint;
         this.tokenizer = tokenizer;
@@ -114,18 +111,35 @@ public final class Generator implements AutoCloseable {
     /** Decodes and tiles the image and builds the prompt ids (spec §3, §5). */
     public Prepared prepare(GenerationRequest request) {
         long start = System.nanoTime();
-        if (request.maxNewTokens() > MAX_NEW_TOKENS_LIMIT) {
-            throw new EngineException(FailureReason.INVALID_REQUEST,
-                    "max_new_tokens " + request.maxNewTokens() + " is above the limit of " + MAX_NEW_TOKENS_LIMIT);
-        }
+        checkLimits(request);
         PreprocessedImage image = null;
-        String user = request.effectiveQuestion();
         if (request.image() != null) {
             ModelConfig c = checkpoint.config();
             int maxTiles = request.maxTiles() > 0 ? request.maxTiles() : c.maxDynamicPatch();
             TilingOptions tiling = new TilingOptions(c.imageSize(), Math.min(c.minDynamicPatch(), maxTiles), maxTiles,
                     c.useThumbnail(), c.dynamicImageSize());
             image = new ImagePreprocessor(tiling, imageLimits).preprocess(request.image());
+        }
+        return new Prepared(request, promptIds(request, image), image, System.nanoTime() - start);
+    }
+
+    /** Another question on an image already preprocessed for {@code other} (same bytes and tile limit). */
+    public Prepared prepareLike(Prepared other, GenerationRequest request) {
+        long start = System.nanoTime();
+        checkLimits(request);
+        return new Prepared(request, promptIds(request, other.image()), other.image(), System.nanoTime() - start);
+    }
+
+    private static void checkLimits(GenerationRequest request) {
+        if (request.maxNewTokens() > MAX_NEW_TOKENS_LIMIT) {
+            throw new EngineException(FailureReason.INVALID_REQUEST,
+                    "max_new_tokens " + request.maxNewTokens() + " is above the limit of " + MAX_NEW_TOKENS_LIMIT);
+        }
+    }
+
+    private int[] promptIds(GenerationRequest request, PreprocessedImage image) {
+        String user = request.effectiveQuestion();
+        if (image != null) {
             user = ImageBlock.userMessage(user, model.tokensPerTile(), image.tileCount());
         }
         int[] ids = tokenizer.encode(template.render(List.of(), user), true);
@@ -134,75 +148,36 @@ public final class Generator implements AutoCloseable {
                     + " tokens; with max_new_tokens " + request.maxNewTokens() + " it exceeds the model's "
                     + maxSequenceLength + "-token context");
         }
-        return new Prepared(request, ids, image, System.nanoTime() - start);
+        return ids;
     }
 
-    /**
-     * Runs one prepared request to completion.
-     *
-     * @param abort checked between steps; true stops the request (deadline passed or cancelled)
-     */
-    public GenerationResult generate(Prepared prepared, long queueNanos, BooleanSupplier abort) {
-        GenerationRequest request = prepared.request();
-        Sampler sampler = new Sampler(request.sampling());
-        try (NDManager requestManager = model.manager().newSubManager();
-                KvCache cache = model.newCache(requestManager)) {
-            long prefillStart = System.nanoTime();
-            float[] logits;
-            try (NDManager step = requestManager.newSubManager()) {
-                NDArray imageRows = null;
-                if (prepared.image() != null) {
-                    PreprocessedImage image = prepared.image();
-                    int s = image.tileSize();
-                    NDArray pixels = step.create(image.pixelValues(), new Shape(image.tileCount(), 3, s, s));
-                    imageRows = model.embedImages(pixels);
-                }
-                NDArray hidden = model.forward(step, prepared.inputIds(), imageRows, cache);
-                logits = model.logits(hidden.get(hidden.getShape().get(0) - 1)).toFloatArray();
-            }
-            long prefillNanos = System.nanoTime() - prefillStart;
-            float[] firstLogits = logits;
-            long decodeStart = System.nanoTime();
-            int[] generated = new int[request.maxNewTokens()];
-            int count = 0;
-            String stopReason = "max_new_tokens";
-            while (true) {
-                if (abort.getAsBoolean()) {
-                    throw new EngineException(FailureReason.MODEL_TIMEOUT, "request " + request.requestId()
-                            + " stopped after " + count + " generated tokens: deadline passed or cancelled");
-                }
-                int next = sampler.next(logits);
-                generated[count++] = next;
-                if (isStop(next)) {
-                    // kept in the ids (as HF generate does), never in the text
-                    stopReason = "stop_token";
-                    break;
-                }
-                if (count == request.maxNewTokens()) {
-                    break;
-                }
-                try (NDManager step = requestManager.newSubManager()) {
-                    NDArray hidden = model.forward(step, new int[] {next}, null, cache);
-                    logits = model.logits(hidden.get(0)).toFloatArray();
-                }
-            }
-            long decodeNanos = System.nanoTime() - decodeStart;
-            int[] ids = Arrays.copyOf(generated, count);
-            int textTokens = stopReason.equals("stop_token") ? count - 1 : count;
-            String text = tokenizer.decode(Arrays.copyOf(ids, textTokens), true).strip();
-            return new GenerationResult(request.requestId(), modelName, request.task(), request.effectiveQuestion(), text,
-                    prepared.inputIds(), ids, prepared.image() == null ? 0 : prepared.image().tileCount(), firstLogits,
-                    stopReason, new Timings(queueNanos, prepared.preprocessNanos(), prefillNanos, decodeNanos));
-        }
-    }
-
-    private boolean isStop(int id) {
+    /** Whether a sampled token ends generation (spec §5: EOS, {@code <|im_end|>}, {@code <|im_start|>}). */
+    boolean isStop(int id) {
         for (int s : stopIds) {
             if (s == id) {
                 return true;
             }
         }
         return false;
+    }
+
+    /** The id of {@code </img>}: a prompt split right after it shares the image prefix across tasks. */
+    int imageEndId() {
+        return imageEndId;
+    }
+
+    /** The finished request's result: text decoded without the stop token and with specials skipped. */
+    GenerationResult result(Sequence s, long finishedNanos) {
+        int[] ids = s.generatedIds();
+        int textTokens = "stop_token".equals(s.stopReason) ? ids.length - 1 : ids.length;
+        String text = tokenizer.decode(Arrays.copyOf(ids, textTokens), true).strip();
+        GenerationRequest request = s.request();
+        Generator.Prepared p = s.prepared;
+        long queue = Math.max(0, s.admittedNanos - s.submittedNanos - p.preprocessNanos());
+        Timings timings = new Timings(queue, p.preprocessNanos(), s.prefillNanos, finishedNanos - s.decodeStartNanos);
+        return new GenerationResult(request.requestId(), modelName, request.task(), request.effectiveQuestion(), text,
+                p.inputIds(), ids, p.image() == null ? 0 : p.image().tileCount(), s.firstLogits,
+                s.stopReason == null ? "max_new_tokens" : s.stopReason, timings);
     }
 
     @Override

@@ -134,7 +134,7 @@ class ModelInvariantsTest {
 
     /** Prefill in chunks ending at the given exclusive ends; returns the last position's logits. */
     private static float[] lastLogits(MonoInternVL model, NDManager m, int[] ids, NDArray imageRows, int[] ends) {
-        try (NDManager scope = m.newSubManager(); KvCache cache = model.newCache(scope)) {
+        try (NDManager scope = m.newSubManager(); KvCache cache = model.newCache(scope, ids.length)) {
             int start = 0;
             int imageAt = 0;
             NDArray last = null;

@@ -1,0 +1,504 @@
+package io.monostream.runtime;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import io.monostream.model.KvCache;
+import io.monostream.model.MonoInternVL;
+import io.monostream.model.SequenceChunk;
+import io.monostream.vision.PreprocessedImage;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import java.time.Instant;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Deque;
+import java.util.Iterator;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * The model thread's loop: continuous batching with shared image prefixes.
+ *
+ * <p>Each iteration admits waiting groups while the batch has slots and the KV budget has room
+ * (a group is one request, or several requests on the same image that share its prefill),
+ * prefills them together, then runs one decode step over every running sequence. A finished,
+ * expired or cancelled sequence leaves at once and frees its KV reservation; a waiting one joins
+ * at the next iteration. A batch that fails is retried one group or sequence at a time, so a bad
+ * request fails alone.
+ */
+final class ContinuousBatchScheduler implements Runnable {
+    private static final Logger LOG = LoggerFactory.getLogger(ContinuousBatchScheduler.class);
+
+    /** Requests admitted together: several only when they share one image's prefill. */
+    record Group(List<Sequence> members) {
+        long reservedTokens() {
+            long total = 0;
+            for (Sequence s : members) {
+                total += s.capacity();
+            }
+            return total;
+        }
+    }
+
+    private final Generator generator;
+    private final MonoInternVL model;
+    private final int maxBatch;
+    private final long kvBudgetBytes;
+    private final int threads;
+    private final ReentrantLock lock = new ReentrantLock();
+    private final Condition work = lock.newCondition();
+    private final Deque<Group> waiting = new ArrayDeque<>();
+    private final List<Sequence> running = new ArrayList<>();
+    private volatile boolean stopping;
+    private volatile int waitingCount;
+    private volatile int runningCount;
+    private volatile long kvReserved;
+
+    // metrics
+    private final AtomicLong completed = new AtomicLong();
+    private final AtomicLong failed = new AtomicLong();
+    private volatile int lastDecodeBatch;
+    private long decodeSteps;
+    private long decodeRows;
+    private long prefillTokens;
+    private long prefillNanos;
+    private long decodeTokens;
+    private long decodeNanos;
+    private long firstTokens;
+    private long firstTokenNanos;
+
+    ContinuousBatchScheduler(Generator generator, int maxBatch, long kvBudgetBytes, int threads) {
+        this.generator = generator;
+        this.model = generator.model();
+        this.maxBatch = maxBatch;
+        this.kvBudgetBytes = kvBudgetBytes;
+        this.threads = threads;
+    }
+
+    /** Queues a prepared group; it is refused at once if it could never fit the KV budget. */
+    void enqueue(Group group) {
+        long need = group.reservedTokens() * model.kvBytesPerToken();
+        if (need > kvBudgetBytes) {
+            fail(group.members(), new EngineException(FailureReason.INVALID_REQUEST, "the request needs "
+                    + group.reservedTokens() + " tokens of KV cache (" + need / (1 << 20) + " MiB: prompt plus max_new_tokens) but the"
+                    + " engine's KV budget is " + kvBudgetBytes / (1 << 20) + " MiB; lower max_new_tokens or max tiles"));
+            return;
+        }
+        lock.lock();
+        try {
+            if (stopping) {
+                fail(group.members(), new EngineException(FailureReason.ENGINE_CLOSED, "the engine closed"));
+                return;
+            }
+            waiting.addLast(group);
+            waitingCount = waiting.size();
+            work.signalAll();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    void stop() {
+        lock.lock();
+        try {
+            stopping = true;
+            work.signalAll();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    EngineStats stats(int inFlight) {
+        double seconds = prefillNanos / 1e9;
+        double decodeSeconds = decodeNanos / 1e9;
+        return new EngineStats(inFlight, waitingCount, runningCount, completed.get(), failed.get(), lastDecodeBatch,
+                decodeSteps == 0 ? 0 : (double) decodeRows / decodeSteps,
+                prefillTokens,
+                seconds == 0 ? 0 : prefillTokens / seconds,
+                decodeSeconds == 0 ? 0 : decodeTokens / decodeSeconds,
+                firstTokens == 0 ? 0 : firstTokenNanos / 1e6 / firstTokens,
+                kvReserved, kvBudgetBytes);
+    }
+
+    @Override
+    public void run() {
+        TorchRuntime.configureThread(threads);
+        try {
+            while (true) {
+                List<Group> admitted = admit();
+                if (admitted == null) {
+                    break;
+                }
+                if (!admitted.isEmpty()) {
+                    prefill(admitted);
+                }
+                dropFinished();
+                if (!running.isEmpty()) {
+                    decodeStep();
+                    dropFinished();
+                }
+            }
+        } catch (Throwable t) {
+            LOG.error("the engine's model thread stopped", t);
+        } finally {
+            EngineException closed = new EngineException(FailureReason.ENGINE_CLOSED, "the engine closed");
+            fail(running, closed);
+            running.clear();
+            lock.lock();
+            try {
+                for (Group g : waiting) {
+                    fail(g.members(), closed);
+                }
+                waiting.clear();
+            } finally {
+                lock.unlock();
+            }
+        }
+    }
+
+    /** Groups to prefill now; blocks while there is nothing to do; null once stopping. */
+    private List<Group> admit() throws InterruptedException {
+        List<Group> admitted = new ArrayList<>();
+        lock.lock();
+        try {
+            while (running.isEmpty() && waiting.isEmpty() && !stopping) {
+                work.await(100, TimeUnit.MILLISECONDS);
+            }
+            if (stopping) {
+                return null;
+            }
+            Instant now = Instant.now();
+            int slots = maxBatch - running.size();
+            Iterator<Group> it = waiting.iterator();
+            while (it.hasNext()) {
+                Group g = it.next();
+                g.members().removeIf(s -> dropIfDone(s, now));
+                if (g.members().isEmpty()) {
+                    it.remove();
+                    continue;
+                }
+                long need = g.reservedTokens() * model.kvBytesPerToken();
+                // strict FIFO: a group that does not fit blocks the ones behind it (no starvation)
+                if (g.members().size() > slots && !(running.isEmpty() && admitted.isEmpty())) {
+                    break;
+                }
+                if (kvReserved + need > kvBudgetBytes) {
+                    break;
+                }
+                it.remove();
+                kvReserved += need;
+                slots -= g.members().size();
+                admitted.add(g);
+            }
+            if (!admitted.isEmpty()) {
+                slots = joinSameImage(admitted, slots);
+            }
+            waitingCount = waiting.size();
+        } finally {
+            lock.unlock();
+        }
+        return admitted;
+    }
+
+    /**
+     * Pulls waiting requests on an image that an admitted group also uses (the same preprocessed
+     * image: e.g. the caption and OCR tasks of one event, submitted one after the other) into that
+     * group, so they share its prefill. Must hold the lock. Returns the slots left.
+     */
+    private int joinSameImage(List<Group> admitted, int slots) {
+        Iterator<Group> it = waiting.iterator();
+        while (it.hasNext() && slots > 0) {
+            Group w = it.next();
+            PreprocessedImage image = w.members().get(0).prepared.image();
+            if (image == null || w.members().size() > slots) {
+                continue;
+            }
+            for (int i = 0; i < admitted.size(); i++) {
+                Group a = admitted.get(i);
+                if (a.members().get(0).prepared.image() != image) {
+                    continue;
+                }
+                long need = w.reservedTokens() * model.kvBytesPerToken();
+                if (kvReserved + need > kvBudgetBytes) {
+                    return slots;
+                }
+                it.remove();
+                kvReserved += need;
+                slots -= w.members().size();
+                List<Sequence> merged = new ArrayList<>(a.members());
+                merged.addAll(w.members());
+                admitted.set(i, new Group(merged));
+                break;
+            }
+        }
+        waitingCount = waiting.size();
+        return slots;
+    }
+
+    /** Completes a waiting sequence whose deadline passed or whose caller cancelled; true if so. */
+    private boolean dropIfDone(Sequence s, Instant now) {
+        if (s.future.isDone()) {
+            return true;
+        }
+        if (s.expired(now)) {
+            failOne(s, new EngineException(FailureReason.MODEL_TIMEOUT,
+                    "request " + s.request().requestId() + " reached its deadline while queued"));
+            return true;
+        }
+        return false;
+    }
+
+    // ---------------------------------------------------------------- prefill
+
+    private void prefill(List<Group> groups) {
+        long start = System.nanoTime();
+        for (Group g : groups) {
+            for (Sequence s : g.members()) {
+                s.admittedNanos = start;
+            }
+        }
+        try {
+            prefillTogether(groups);
+        } catch (RuntimeException | OutOfMemoryError e) {
+            if (groups.size() == 1) {
+                releaseAndFail(groups.get(0).members(), e);
+            } else {
+                LOG.warn("batched prefill of {} groups failed ({}); retrying them one by one", groups.size(), e.toString());
+                for (Group g : groups) {
+                    g.members().forEach(Sequence::closeCache);
+                    try {
+                        prefillTogether(List.of(g));
+                    } catch (RuntimeException | OutOfMemoryError e2) {
+                        releaseAndFail(g.members(), e2);
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * Prefills the groups in one batch: single requests whole, shared groups as their image prefix
+     * first and then each member's own suffix from a fork of the prefix cache.
+     */
+    private void prefillTogether(List<Group> groups) {
+        long start = System.nanoTime();
+        int tokens = 0;
+        try (NDManager step = model.manager().newSubManager()) {
+            List<SequenceChunk> chunks = new ArrayList<>();
+            List<Sequence> wholes = new ArrayList<>();
+            List<Group> shared = new ArrayList<>();
+            List<KvCache> prefixCaches = new ArrayList<>();
+            for (Group g : groups) {
+                NDArray imageRows = embedImage(step, g.members().get(0).prepared.image());
+                if (g.members().size() == 1) {
+                    Sequence s = g.members().get(0);
+                    s.cache = model.newCache(model.manager(), s.capacity());
+                    chunks.add(new SequenceChunk(s.prepared.inputIds(), imageRows, s.cache));
+                    wholes.add(s);
+                    tokens += s.prepared.inputIds().length;
+                } else {
+                    int[] prefix = sharedPrefix(g);
+                    KvCache prefixCache = model.newCache(step, prefix.length);
+                    prefixCaches.add(prefixCache);
+                    chunks.add(new SequenceChunk(prefix, imageRows, prefixCache));
+                    shared.add(g);
+                    tokens += prefix.length;
+                }
+            }
+            NDArray hidden = model.forward(step, chunks);
+            int row = 0;
+            int wholeAt = 0;
+            List<Sequence> suffixOwners = new ArrayList<>();
+            List<SequenceChunk> suffixes = new ArrayList<>();
+            int sharedAt = 0;
+            for (SequenceChunk c : chunks) {
+                row += c.ids().length;
+                if (wholeAt < wholes.size() && c.cache() == wholes.get(wholeAt).cache) {
+                    wholes.get(wholeAt++).firstLogits = model.logits(hidden.get(row - 1)).toFloatArray();
+                } else {
+                    Group g = shared.get(sharedAt);
+                    KvCache prefixCache = prefixCaches.get(sharedAt++);
+                    for (Sequence s : g.members()) {
+                        s.cache = prefixCache.fork(model.manager(), s.capacity());
+                        int[] ids = s.prepared.inputIds();
+                        int[] suffix = Arrays.copyOfRange(ids, prefixCache.length(), ids.length);
+                        suffixes.add(SequenceChunk.text(suffix, s.cache));
+                        suffixOwners.add(s);
+                        tokens += suffix.length;
+                    }
+                }
+            }
+            if (!suffixes.isEmpty()) {
+                NDArray h = model.forward(step, suffixes);
+                int r = 0;
+                for (int i = 0; i < suffixes.size(); i++) {
+                    r += suffixes.get(i).ids().length;
+                    suffixOwners.get(i).firstLogits = model.logits(h.get(r - 1)).toFloatArray();
+                }
+            }
+            for (KvCache c : prefixCaches) {
+                c.close();
+            }
+        }
+        long end = System.nanoTime();
+        prefillTokens += tokens;
+        prefillNanos += end - start;
+        for (Group g : groups) {
+            for (Sequence s : g.members()) {
+                s.prefillNanos = end - start;
+                s.decodeStartNanos = end;
+                firstTokens++;
+                firstTokenNanos += end - s.submittedNanos;
+                accept(s, s.firstLogits);
+                running.add(s);
+            }
+        }
+        runningCount = running.size();
+    }
+
+    /** The prompt ids every member shares: up to and including {@code </img>}. */
+    private int[] sharedPrefix(Group g) {
+        int[] first = g.members().get(0).prepared.inputIds();
+        int end = -1;
+        for (int i = first.length - 1; i >= 0; i--) {
+            if (first[i] == generator.imageEndId()) {
+                end = i + 1;
+                break;
+            }
+        }
+        if (end < 0) {
+            throw new IllegalStateException("a shared group without an image block");
+        }
+        return Arrays.copyOf(first, end);
+    }
+
+    private NDArray embedImage(NDManager step, PreprocessedImage image) {
+        if (image == null) {
+            return null;
+        }
+        int s = image.tileSize();
+        NDArray pixels = step.create(image.pixelValues(), new Shape(image.tileCount(), 3, s, s));
+        return model.embedImages(pixels);
+    }
+
+    // ---------------------------------------------------------------- decode
+
+    private void decodeStep() {
+        List<Sequence> batch = new ArrayList<>(running);
+        long start = System.nanoTime();
+        try {
+            decodeTogether(batch);
+        } catch (RuntimeException | OutOfMemoryError e) {
+            if (batch.size() == 1) {
+                releaseAndFail(batch, e);
+            } else {
+                LOG.warn("batched decode of {} sequences failed ({}); retrying them one by one", batch.size(), e.toString());
+                for (Sequence s : batch) {
+                    try {
+                        decodeTogether(List.of(s));
+                    } catch (RuntimeException | OutOfMemoryError e2) {
+                        releaseAndFail(List.of(s), e2);
+                    }
+                }
+            }
+        }
+        decodeNanos += System.nanoTime() - start;
+        decodeSteps++;
+        decodeRows += batch.size();
+        lastDecodeBatch = batch.size();
+    }
+
+    private void decodeTogether(List<Sequence> batch) {
+        try (NDManager step = model.manager().newSubManager()) {
+            List<SequenceChunk> chunks = new ArrayList<>(batch.size());
+            for (Sequence s : batch) {
+                chunks.add(SequenceChunk.text(new int[] {s.pending}, s.cache));
+            }
+            NDArray hidden = model.forward(step, chunks);
+            float[] logits = model.logits(hidden).toFloatArray();
+            int vocab = logits.length / batch.size();
+            for (int i = 0; i < batch.size(); i++) {
+                decodeTokens++;
+                accept(batch.get(i), Arrays.copyOfRange(logits, i * vocab, (i + 1) * vocab));
+            }
+        }
+    }
+
+    /** Samples the next token of a sequence and records whether it is finished. */
+    private void accept(Sequence s, float[] logits) {
+        int next = s.sampler.next(logits);
+        s.generated[s.count++] = next;
+        s.pending = next;
+        if (generator.isStop(next)) {
+            s.stopReason = "stop_token";
+        } else if (s.count == s.generated.length) {
+            s.stopReason = "max_new_tokens";
+        }
+    }
+
+    /** Completes finished, expired and cancelled sequences and frees their KV memory. */
+    private void dropFinished() {
+        Instant now = Instant.now();
+        long end = System.nanoTime();
+        Iterator<Sequence> it = running.iterator();
+        while (it.hasNext()) {
+            Sequence s = it.next();
+            if (s.stopReason != null) {
+                release(s);
+                it.remove();
+                completed.incrementAndGet();
+                s.future.complete(generator.result(s, end));
+            } else if (s.future.isDone()) {
+                release(s); // cancelled by the caller
+                it.remove();
+            } else if (s.expired(now)) {
+                release(s);
+                it.remove();
+                failOne(s, new EngineException(FailureReason.MODEL_TIMEOUT, "request " + s.request().requestId()
+                        + " reached its deadline after " + s.count + " generated tokens"));
+            }
+        }
+        runningCount = running.size();
+    }
+
+    private void release(Sequence s) {
+        s.closeCache();
+        lock.lock();
+        try {
+            kvReserved -= (long) s.capacity() * model.kvBytesPerToken();
+            work.signalAll();
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private void releaseAndFail(List<Sequence> members, Throwable cause) {
+        for (Sequence s : members) {
+            running.remove(s);
+            release(s);
+            LOG.warn("request {} failed in the model", s.request().requestId(), cause);
+            failOne(s, new EngineException(FailureReason.MODEL_ERROR,
+                    "model error on request " + s.request().requestId() + ": " + cause, cause));
+        }
+        runningCount = running.size();
+    }
+
+    private void fail(List<Sequence> members, EngineException e) {
+        for (Sequence s : members) {
+            s.closeCache();
+            failOne(s, e);
+        }
+    }
+
+    private void failOne(Sequence s, Throwable e) {
+        if (s.future.completeExceptionally(e)) {
+            failed.incrementAndGet();
+        }
+    }
+}

@@ -1,0 +1,225 @@
+package io.monostream.runtime;
+
+import io.monostream.prompt.Task;
+import io.monostream.testing.TestModels;
+import io.monostream.vision.ImageRejectedException;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.nio.file.Files;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * The scheduler's contract: batching and forking change no greedy token, failures stay with
+ * their request, deadlines and cancellation free KV memory, the queue and KV budget refuse what
+ * does not fit, and many threads may submit at once.
+ */
+class ContinuousBatchSchedulerTest {
+    private static byte[] square;
+    private static byte[] wide;
+    private static byte[] small;
+    /** One request at a time: the reference the batched runs must match. */
+    private static Engine serial;
+
+    @BeforeAll
+    static void open() throws Exception {
+        square = Files.readAllBytes(TestModels.image("square-448.png"));
+        wide = Files.readAllBytes(TestModels.image("wide-700x500.png"));
+        small = Files.readAllBytes(TestModels.image("small-37x23.png"));
+        serial = Engine.open(options().maxBatch(1).build());
+    }
+
+    @AfterAll
+    static void close() {
+        serial.close();
+    }
+
+    private static EngineOptions.Builder options() {
+        return EngineOptions.builder(TestModels.model("tiny-v2")).threads(2);
+    }
+
+    private static List<GenerationRequest> mixedRequests() {
+        List<GenerationRequest> requests = new ArrayList<>();
+        byte[][] images = {square, wide, small, null};
+        String[] questions = {"Describe the image.", "What is written?", "Read the text.", "Hello there"};
+        for (int i = 0; i < 8; i++) {
+            GenerationRequest.Builder b = GenerationRequest.builder("r" + i)
+                    .question(questions[i % questions.length]).maxNewTokens(6 + i);
+            if (images[i % images.length] != null) {
+                b.image(images[i % images.length]).maxTiles(1 + i % 3);
+            }
+            requests.add(b.build());
+        }
+        return requests;
+    }
+
+    private static GenerationResult join(CompletableFuture<GenerationResult> f) {
+        return f.orTimeout(2, TimeUnit.MINUTES).join();
+    }
+
+    private static Throwable failure(CompletableFuture<GenerationResult> f) {
+        CompletionException e = assertThrows(CompletionException.class, () -> f.orTimeout(2, TimeUnit.MINUTES).join());
+        return e.getCause();
+    }
+
+    @Test
+    void batchedRequestsGiveTheSameTokensAsOneAtATime() {
+        List<GenerationRequest> requests = mixedRequests();
+        try (Engine batched = Engine.open(options().maxBatch(8).build())) {
+            List<CompletableFuture<GenerationResult>> futures = new ArrayList<>();
+            for (GenerationRequest r : requests) {
+                futures.add(batched.submit(r));
+            }
+            for (int i = 0; i < requests.size(); i++) {
+                GenerationResult alone = serial.generateNow(requests.get(i));
+                GenerationResult together = join(futures.get(i));
+                assertArrayEquals(alone.generatedIds(), together.generatedIds(), requests.get(i).requestId());
+                assertEquals(alone.text(), together.text());
+            }
+            assertTrue(batched.stats().meanDecodeBatch() > 1.5, "decode steps were batched: " + batched.stats());
+            assertEquals(0, batched.stats().kvBytesReserved());
+        }
+    }
+
+    @Test
+    void captionAndOcrOfOneImageForkFromOnePrefillAndMatchSeparateRequests() {
+        List<GenerationRequest> tasks = List.of(
+                GenerationRequest.builder("c").image(wide).task(Task.CAPTION).maxNewTokens(8).build(),
+                GenerationRequest.builder("o").image(wide).task(Task.OCR).maxNewTokens(8).build(),
+                GenerationRequest.builder("d").image(wide).task(Task.DETAILED_CAPTION).maxNewTokens(8).build());
+        List<CompletableFuture<GenerationResult>> forked = serial.submitAll(tasks);
+        for (int i = 0; i < tasks.size(); i++) {
+            GenerationResult alone = serial.generateNow(tasks.get(i));
+            GenerationResult fork = join(forked.get(i));
+            assertArrayEquals(alone.generatedIds(), fork.generatedIds(), tasks.get(i).requestId());
+            assertEquals(alone.text(), fork.text());
+            assertEquals(tasks.get(i).task(), fork.task());
+        }
+    }
+
+    @Test
+    void aPoisonedRequestFailsAloneInItsBatch() {
+        byte[] truncated = java.util.Arrays.copyOf(wide, wide.length / 2);
+        List<GenerationRequest> requests = List.of(
+                GenerationRequest.builder("good-1").image(square).question("Describe.").maxNewTokens(5).build(),
+                GenerationRequest.builder("corrupt").image(truncated).question("Describe.").maxNewTokens(5).build(),
+                GenerationRequest.builder("not-an-image").image("hello".getBytes()).question("Describe.").maxNewTokens(5).build(),
+                GenerationRequest.builder("absurd").question("Hi").maxNewTokens(1_000_000).build(),
+                GenerationRequest.builder("good-2").question("Hello there").maxNewTokens(5).build());
+        try (Engine engine = Engine.open(options().build())) {
+            List<CompletableFuture<GenerationResult>> futures = new ArrayList<>();
+            for (GenerationRequest r : requests) {
+                futures.add(engine.submit(r));
+            }
+            assertEquals(serial.generateNow(requests.get(0)).text(), join(futures.get(0)).text());
+            assertEquals(ImageRejectedException.Reason.CORRUPT_IMAGE, ((ImageRejectedException) failure(futures.get(1))).reason());
+            assertEquals(ImageRejectedException.Reason.UNSUPPORTED_FORMAT, ((ImageRejectedException) failure(futures.get(2))).reason());
+            assertEquals(FailureReason.INVALID_REQUEST, ((EngineException) failure(futures.get(3))).reason());
+            assertEquals(serial.generateNow(requests.get(4)).text(), join(futures.get(4)).text());
+        }
+    }
+
+    @Test
+    void cancellationAndDeadlinesFreeTheirKvMemory() throws Exception {
+        try (Engine engine = Engine.open(options().build())) {
+            CompletableFuture<GenerationResult> longOne = engine.submit(
+                    GenerationRequest.builder("long").image(wide).question("Describe.").maxNewTokens(4000).build());
+            waitFor(() -> engine.stats().running() == 1);
+            assertTrue(engine.stats().kvBytesReserved() > 0);
+            longOne.cancel(true);
+            waitFor(() -> engine.stats().kvBytesReserved() == 0 && engine.stats().running() == 0);
+
+            CompletableFuture<GenerationResult> late = engine.submit(GenerationRequest.builder("late").image(wide)
+                    .question("Describe.").maxNewTokens(4000).deadline(Instant.now().plus(Duration.ofMillis(800))).build());
+            EngineException timeout = assertInstanceOf(EngineException.class, failure(late));
+            assertEquals(FailureReason.MODEL_TIMEOUT, timeout.reason());
+            waitFor(() -> engine.stats().kvBytesReserved() == 0);
+
+            CompletableFuture<GenerationResult> expired = engine.submit(GenerationRequest.builder("expired")
+                    .question("Hi").deadline(Instant.now().minusSeconds(1)).build());
+            assertEquals(FailureReason.MODEL_TIMEOUT, ((EngineException) failure(expired)).reason());
+        }
+    }
+
+    @Test
+    void theQueueRefusesBeyondItsBoundAndTheKvBudgetRefusesWhatCanNeverFit() {
+        try (Engine engine = Engine.open(options().queueCapacity(2).build())) {
+            List<CompletableFuture<GenerationResult>> futures = new ArrayList<>();
+            for (int i = 0; i < 6; i++) {
+                futures.add(engine.submit(GenerationRequest.builder("q" + i).image(wide).question("Describe.").maxNewTokens(20).build()));
+            }
+            long overloaded = futures.stream().filter(f -> f.isCompletedExceptionally()
+                    && failure(f) instanceof EngineException e && e.reason() == FailureReason.OVERLOADED).count();
+            assertEquals(4, overloaded);
+            assertTrue(((EngineException) failure(futures.get(5))).transientFailure());
+            futures.subList(0, 2).forEach(ContinuousBatchSchedulerTest::join);
+        }
+        long tiny = 64L * 1024; // a few tokens of KV
+        try (Engine engine = Engine.open(options().kvCacheBytes(tiny).build())) {
+            EngineException e = (EngineException) failure(engine.submit(
+                    GenerationRequest.builder("huge").image(wide).question("Describe.").maxNewTokens(10).build()));
+            assertEquals(FailureReason.INVALID_REQUEST, e.reason());
+            assertTrue(e.getMessage().contains("KV"), e.getMessage());
+        }
+    }
+
+    @Test
+    void manyThreadsMaySubmitAtOnce() throws Exception {
+        List<GenerationRequest> requests = mixedRequests();
+        List<GenerationResult> expected = requests.stream().map(serial::generateNow).toList();
+        ExecutorService pool = Executors.newFixedThreadPool(8);
+        try (Engine engine = Engine.open(options().queueCapacity(64).build())) {
+            List<Future<GenerationResult>> results = new ArrayList<>();
+            for (int t = 0; t < 3; t++) {
+                for (GenerationRequest r : requests) {
+                    results.add(pool.submit(() -> engine.submit(r).get(2, TimeUnit.MINUTES)));
+                }
+            }
+            for (int i = 0; i < results.size(); i++) {
+                assertArrayEquals(expected.get(i % requests.size()).generatedIds(), results.get(i).get().generatedIds());
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
+    void seededSamplingIsRepeatableAndTopKOneIsGreedy() {
+        GenerationRequest.Builder base = GenerationRequest.builder("s").image(square).question("Describe.").maxNewTokens(12);
+        GenerationResult a = serial.generateNow(base.sampling(new SamplingParams(1.5, 0.95, 0, 42)).build());
+        GenerationResult b = serial.generateNow(base.sampling(new SamplingParams(1.5, 0.95, 0, 42)).build());
+        GenerationResult c = serial.generateNow(base.sampling(new SamplingParams(1.5, 0.95, 0, 43)).build());
+        GenerationResult greedy = serial.generateNow(base.sampling(SamplingParams.greedy()).build());
+        GenerationResult topOne = serial.generateNow(base.sampling(new SamplingParams(1.0, 1.0, 1, 5)).build());
+        assertArrayEquals(a.generatedIds(), b.generatedIds());
+        assertNotEquals(java.util.Arrays.toString(a.generatedIds()), java.util.Arrays.toString(c.generatedIds()));
+        assertArrayEquals(greedy.generatedIds(), topOne.generatedIds());
+    }
+
+    private static void waitFor(java.util.function.BooleanSupplier condition) throws InterruptedException {
+        long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (!condition.getAsBoolean()) {
+            if (System.nanoTime() > end) {
+                throw new AssertionError("condition not reached in 60 s");
+            }
+            Thread.sleep(20);
+        }
+    }
+}
