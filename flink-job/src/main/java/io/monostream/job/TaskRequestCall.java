@@ -7,6 +7,7 @@ import io.monostream.runtime.GenerationRequest;
 import io.monostream.runtime.GenerationResult;
 import io.monostream.runtime.Timings;
 import io.monostream.schema.ReasonCode;
+import io.monostream.vision.ImageRejectedException;
 
 import org.apache.flink.configuration.Configuration;
 
@@ -75,7 +76,8 @@ public final class TaskRequestCall implements ModelCallAdapter<TaskRequest, Outc
 
     @Override
     public Outcome failure(TaskRequest in, Throwable cause) {
-        Outcome o = Outcome.failed(in.origin, in.task, Failure.of(ReasonCodes.of(cause), "model", String.valueOf(cause)));
+        Outcome o = Outcome.failed(in.origin, in.task, Failure.of(ReasonCodes.of(cause), "model",
+                cause instanceof EngineException || cause instanceof ImageRejectedException ? cause.getMessage() : String.valueOf(cause)));
         o.retryable = cause instanceof EngineException e && e.transientFailure();
         return o;
     }
