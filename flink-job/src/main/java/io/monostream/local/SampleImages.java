@@ -31,7 +31,7 @@ public final class SampleImages {
         return m;
     }
 
-    static BufferedImage receipt() {
+    public static BufferedImage receipt() {
         BufferedImage img = canvas(360, 520, new Color(252, 250, 244));
         Graphics2D g = graphics(img);
         g.setColor(Color.BLACK);
@@ -50,7 +50,7 @@ public final class SampleImages {
         return img;
     }
 
-    static BufferedImage invoice() {
+    public static BufferedImage invoice() {
         BufferedImage img = canvas(640, 440, Color.WHITE);
         Graphics2D g = graphics(img);
         g.setColor(new Color(30, 60, 120));
@@ -76,7 +76,7 @@ public final class SampleImages {
         return img;
     }
 
-    static BufferedImage sign() {
+    public static BufferedImage sign() {
         BufferedImage img = canvas(600, 300, new Color(120, 170, 220));
         Graphics2D g = graphics(img);
         g.setColor(new Color(40, 120, 60));
@@ -92,7 +92,7 @@ public final class SampleImages {
         return img;
     }
 
-    static BufferedImage shapes() {
+    public static BufferedImage shapes() {
         BufferedImage img = canvas(448, 448, new Color(245, 245, 245));
         Graphics2D g = graphics(img);
         g.setColor(new Color(220, 40, 40));
@@ -104,6 +104,23 @@ public final class SampleImages {
         g.setColor(new Color(30, 150, 70));
         g.setStroke(new BasicStroke(12));
         g.drawLine(250, 260, 410, 400);
+        g.dispose();
+        return img;
+    }
+
+    /** A distinct receipt-like page per {@code n} (benchmarks: no two requests share an image). */
+    public static BufferedImage numbered(int n) {
+        BufferedImage img = canvas(448, 448, new Color(250 - n % 7, 248, 240 + n % 11));
+        Graphics2D g = graphics(img);
+        g.setColor(Color.BLACK);
+        g.setFont(new Font(Font.MONOSPACED, Font.BOLD, 26));
+        g.drawString("ORDER #" + (1000 + n), 40, 60);
+        g.setFont(new Font(Font.MONOSPACED, Font.PLAIN, 18));
+        for (int line = 0; line < 8; line++) {
+            g.drawString(String.format("item %02d %9.2f", line + 1, ((n * 31 + line * 17) % 997) / 10.0), 40, 110 + line * 36);
+        }
+        g.setColor(new Color((n * 53) % 256, (n * 97) % 256, 160));
+        g.fillOval(300 + n % 40, 300, 90, 90);
         g.dispose();
         return img;
     }
