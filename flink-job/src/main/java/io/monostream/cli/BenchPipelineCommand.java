@@ -51,7 +51,7 @@ final class BenchPipelineCommand {
                                              [--max-tiles N] [--capacity N] [--identity-events N]
 
               --model DIR          checkpoint [the demo model in the jar]
-              --events N           distinct images per engine run [48]
+              --events N           distinct images per engine run [200]
               --tasks T,T          tasks per image [CAPTION]
               --max-new-tokens N   [16]
               --max-tiles N        [1]
@@ -76,7 +76,7 @@ final class BenchPipelineCommand {
             System.out.print(USAGE);
             return 0;
         }
-        int events = flags.getInt("events", 48);
+        int events = flags.getInt("events", 200);
         List<Task> tasks = ImageEvents.parseTasks(flags.get("tasks", "CAPTION"));
         int maxNewTokens = flags.getInt("max-new-tokens", 16);
         int maxTiles = flags.getInt("max-tiles", 1);
