@@ -370,8 +370,10 @@ class StreamingJobEndToEndTest {
     void anInjectedFailureMidStreamLosesAndDuplicatesNothing() throws Exception {
         Run run = new Run();
         int n = 40;
+        Map<String, byte[]> images = new HashMap<>();
         for (int i = 0; i < n; i++) {
-            run.produce(event("r" + i, TestImages.png("R" + i, 40 + i, 30, i), i % 3 == 0 ? new Task[] {Task.CAPTION, Task.OCR} : new Task[] {Task.OCR}).build());
+            images.put("r" + i, TestImages.png("R" + i, 40 + i, 30, i));
+            run.produce(event("r" + i, images.get("r" + i), i % 3 == 0 ? new Task[] {Task.CAPTION, Task.OCR} : new Task[] {Task.OCR}).build());
         }
         run.produce("garbage".getBytes());
         FailOnce.FAILED.set(false);
@@ -386,5 +388,12 @@ class StreamingJobEndToEndTest {
         out.resultCounts().forEach((k, c) -> assertEquals(1, c, "no duplicate of " + k));
         assertEquals(1, out.dead.size());
         assertEquals(expectedResults + 1, out.total());
+        // replayed requests (restored from the checkpoint) write the same text as a direct run
+        for (CaptionResult r : out.captions) {
+            assertEquals(directText(images.get(r.getId()), r.getTask()), r.getText(), "text of " + r.getId());
+        }
+        for (OcrResult r : out.ocr) {
+            assertEquals(directText(images.get(r.getId()), Task.OCR), r.getText(), "text of " + r.getId());
+        }
     }
 }
