@@ -1,12 +1,12 @@
 package io.monostream.e2e;
 
-import io.monostream.flink.EngineSpec;
-import io.monostream.flink.ImageSizeModelFunction;
 import io.monostream.job.MonostreamOptions;
 import io.monostream.job.MonostreamPipeline;
 import io.monostream.job.Outcome;
 import io.monostream.job.TaskRequestCall;
 import io.monostream.local.EmbeddedKafka;
+import io.monostream.runtime.Engine;
+import io.monostream.runtime.EngineOptions;
 import io.monostream.schema.CaptionResult;
 import io.monostream.schema.DeadLetter;
 import io.monostream.schema.ImageEvent;
@@ -57,17 +57,23 @@ import java.util.concurrent.atomic.AtomicInteger;
 import static org.junit.jupiter.api.Assertions.*;
 
 /**
- * The job end to end on a real KRaft broker and a Flink MiniCluster: routing, the bad-input
- * matrix, exactly-once after an injected failure, and inputs = results + dead letters.
- * The model stage here is {@link ImageSizeModelFunction} (the real operator with its engine seam
- * answered by a deterministic function of the image), so these pin the pipeline, not the model.
+ * The job end to end on a real KRaft broker, a Flink MiniCluster and the real engine on the tiny
+ * random-weight checkpoint {@code tiny-v2} (f32, cpu): results equal the engine's direct output,
+ * the bad-input matrix, exactly-once after an injected failure, and inputs = results + dead letters.
+ * Kept fast: one tile per image (256 image tokens) and 8 new tokens.
  */
 class StreamingJobEndToEndTest {
     @RegisterExtension
     static final MiniClusterExtension FLINK = new MiniClusterExtension(new MiniClusterResourceConfiguration.Builder()
             .setNumberTaskManagers(1).setNumberSlotsPerTaskManager(2).build());
 
+    static final Path MODEL = Path.of("../model-operator/src/test/resources/models/tiny-v2").toAbsolutePath().normalize();
+    static final int MAX_NEW_TOKENS = 8;
+    static final int MAX_TILES = 1;
+
     private static EmbeddedKafka kafka;
+    /** The same checkpoint opened in the test itself, to compute what the job must have written. */
+    private static Engine direct;
     private static final AtomicInteger RUN = new AtomicInteger();
 
     @TempDir
@@ -75,11 +81,22 @@ class StreamingJobEndToEndTest {
 
     @BeforeAll
     static void startKafka() throws Exception {
+        assertTrue(Files.isDirectory(MODEL), "test checkpoint at " + MODEL);
         kafka = EmbeddedKafka.start();
+        direct = Engine.open(EngineOptions.builder(MODEL).build());
+    }
+
+    /** Greedy decoding is deterministic: the engine's own answer for the same image, task and limits. */
+    static String directText(byte[] image, Task task) {
+        return direct.generateNow(TaskRequestCall.requestFor("direct", image, task.name(), null,
+                MAX_NEW_TOKENS, MAX_TILES).build()).text();
     }
 
     @AfterAll
     static void stopKafka() throws Exception {
+        if (direct != null) {
+            direct.close();
+        }
         kafka.close();
     }
 
@@ -103,6 +120,9 @@ class StreamingJobEndToEndTest {
             m.put(MonostreamOptions.PARALLELISM.key(), "2");
             m.put(MonostreamOptions.FETCH_ALLOWED_ROOTS.key(), dir.resolve("root").toString());
             m.put(MonostreamOptions.ASYNC_TIMEOUT.key(), "60 s");
+            m.put(MonostreamOptions.MODEL_PATH.key(), MODEL.toString());
+            m.put(MonostreamOptions.MAX_TILES.key(), String.valueOf(MAX_TILES));
+            m.put(MonostreamOptions.MAX_NEW_TOKENS_DEFAULT.key(), String.valueOf(MAX_NEW_TOKENS));
             return Configuration.fromMap(m);
         }
 
@@ -127,8 +147,7 @@ class StreamingJobEndToEndTest {
             Configuration conf = conf();
             StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
             MonostreamPipeline.configure(env, conf);
-            DataStream<Outcome> outcomes = MonostreamPipeline.outcomes(env, conf, new ImageSizeModelFunction<>(
-                    MonostreamPipeline.engineSpec(conf), new TaskRequestCall(Duration.ofSeconds(60))));
+            DataStream<Outcome> outcomes = MonostreamPipeline.outcomes(env, conf, MonostreamPipeline.modelFunction(conf));
             if (beforeSinks != null) {
                 outcomes = outcomes.map(beforeSinks).uid("injected");
             }
@@ -219,15 +238,22 @@ class StreamingJobEndToEndTest {
         for (CaptionResult r : out.captions) {
             assertNotEquals(Task.OCR, r.getTask());
             assertEquals("t-" + r.getId(), r.getAttributes().get("tenant"));
-            assertEquals(ImageSizeModelFunction.expectedText(images.get(r.getId()), r.getTask().name()), r.getText());
-            assertEquals("image-size", r.getModel());
-            assertEquals(2.0, r.getTimings().getPrefillMs(), 1e-9);
+            assertEquals(direct.modelName(), r.getModel());
+            assertEquals(io.monostream.prompt.Task.valueOf(r.getTask().name()).defaultQuestion(), r.getPrompt());
+            assertEquals(1, r.getImageTiles());
+            assertEquals(directText(images.get(r.getId()), r.getTask()), r.getText(), "text of " + r.getId() + "/" + r.getTask());
+            assertTrue(r.getGeneratedTokens() >= 1 && r.getGeneratedTokens() <= MAX_NEW_TOKENS);
+            assertTrue(r.getPromptTokens() > 256, "256 image tokens + the question");
+            assertTrue(r.getTimings().getPrefillMs() > 0);
         }
         for (OcrResult r : out.ocr) {
             assertEquals(Task.OCR, r.getTask());
             assertEquals("t-" + r.getId(), r.getAttributes().get("tenant"));
-            assertEquals(ImageSizeModelFunction.expectedText(images.get(r.getId()), "OCR"), r.getText());
+            assertEquals(directText(images.get(r.getId()), Task.OCR), r.getText(), "text of " + r.getId() + "/OCR");
+            assertEquals(direct.modelName(), r.getModel());
         }
+        assertTrue(out.captions.stream().map(CaptionResult::getText).distinct().count() > 1,
+                "different images give different text (the comparison is not vacuous)");
     }
 
     @Test
@@ -257,8 +283,9 @@ class StreamingJobEndToEndTest {
         run.produce(event("good-1", jpeg, Task.OCR).build());
         run.produce(event("header-bomb", TestImages.pngHeaderClaiming(100_000, 100_000), Task.CAPTION).build());
         expectDead.put("header-bomb", ReasonCode.IMAGE_TOO_LARGE);
-        run.produce(event("gif", TestImages.encode(TestImages.render("gif", 40, 30, 5), "gif"), Task.CAPTION).build());
-        expectDead.put("gif", ReasonCode.UNSUPPORTED_FORMAT);
+        run.produce(event("wbmp", TestImages.wbmp(40, 30), Task.CAPTION).build());
+        expectDead.put("wbmp", ReasonCode.UNSUPPORTED_FORMAT);
+        run.produce(event("good-gif", TestImages.encode(TestImages.render("gif", 40, 30, 5), "gif"), Task.OCR).build());
         run.produce(byReference("file-outside", outside.resolve("secret.png").toUri().toString(), Task.CAPTION).build());
         expectDead.put("file-outside", ReasonCode.FETCH_DENIED);
         run.produce(byReference("file-dotdot", "file://" + root + "/../outside/secret.png", Task.CAPTION).build());
@@ -290,11 +317,16 @@ class StreamingJobEndToEndTest {
         }
         assertEquals(sorted(expectDead), sorted(gotDead),
                 () -> "dead letters: " + out.dead.stream().map(d -> d.getId() + "=" + d.getReason() + " (" + d.getMessage() + ")").toList());
-        assertEquals(Map.of("good-0/CAPTION", 1, "good-1/OCR", 1, "unknown-task/CAPTION", 1,
+        assertEquals(Map.of("good-0/CAPTION", 1, "good-1/OCR", 1, "good-gif/OCR", 1, "unknown-task/CAPTION", 1,
                 "good-file/CAPTION", 1, "good-file/OCR", 1), out.resultCounts());
-        // 18 inputs: 3 good (4 results), 14 wholly dead, 1 half dead (1 result + 1 dead letter)
-        assertEquals(18, run.inputs.size());
-        assertEquals(5 + expectDead.size(), out.total(), "every input ends as its results or dead letters");
+        // 19 inputs: 4 good (5 results), 14 wholly dead, 1 half dead (1 result + 1 dead letter)
+        assertEquals(19, run.inputs.size());
+        assertEquals(6 + expectDead.size(), out.total(), "every input ends as its results or dead letters");
+        for (OcrResult r : out.ocr) {
+            byte[] image = r.getId().equals("good-1") ? jpeg : r.getId().equals("good-gif")
+                    ? TestImages.encode(TestImages.render("gif", 40, 30, 5), "gif") : Files.readAllBytes(root.resolve("good.png"));
+            assertEquals(directText(image, Task.OCR), r.getText(), "text of " + r.getId());
+        }
     }
 
     private static Map<String, ReasonCode> sorted(Map<String, ReasonCode> m) {
@@ -338,8 +370,10 @@ class StreamingJobEndToEndTest {
     void anInjectedFailureMidStreamLosesAndDuplicatesNothing() throws Exception {
         Run run = new Run();
         int n = 40;
+        Map<String, byte[]> images = new HashMap<>();
         for (int i = 0; i < n; i++) {
-            run.produce(event("r" + i, TestImages.png("R" + i, 40 + i, 30, i), i % 3 == 0 ? new Task[] {Task.CAPTION, Task.OCR} : new Task[] {Task.OCR}).build());
+            images.put("r" + i, TestImages.png("R" + i, 40 + i, 30, i));
+            run.produce(event("r" + i, images.get("r" + i), i % 3 == 0 ? new Task[] {Task.CAPTION, Task.OCR} : new Task[] {Task.OCR}).build());
         }
         run.produce("garbage".getBytes());
         FailOnce.FAILED.set(false);
@@ -354,5 +388,12 @@ class StreamingJobEndToEndTest {
         out.resultCounts().forEach((k, c) -> assertEquals(1, c, "no duplicate of " + k));
         assertEquals(1, out.dead.size());
         assertEquals(expectedResults + 1, out.total());
+        // replayed requests (restored from the checkpoint) write the same text as a direct run
+        for (CaptionResult r : out.captions) {
+            assertEquals(directText(images.get(r.getId()), r.getTask()), r.getText(), "text of " + r.getId());
+        }
+        for (OcrResult r : out.ocr) {
+            assertEquals(directText(images.get(r.getId()), Task.OCR), r.getText(), "text of " + r.getId());
+        }
     }
 }

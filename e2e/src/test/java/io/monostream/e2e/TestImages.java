@@ -52,6 +52,16 @@ final class TestImages {
         return encode(render(text, w, h, seed), "jpeg");
     }
 
+    /** A 1-bit WBMP: a real image format that ImageIO reads but the engine does not take. */
+    static byte[] wbmp(int w, int h) {
+        BufferedImage img = new BufferedImage(w, h, BufferedImage.TYPE_BYTE_BINARY);
+        Graphics2D g = img.createGraphics();
+        g.setColor(Color.WHITE);
+        g.fillRect(w / 4, h / 4, w / 2, h / 2);
+        g.dispose();
+        return encode(img, "wbmp");
+    }
+
     static byte[] truncated(byte[] file, double keep) {
         return Arrays.copyOf(file, (int) (file.length * keep));
     }

@@ -31,6 +31,9 @@ public final class Main {
             streaming commands:
               run               the Flink job (flink run, or a local MiniCluster)
               demo              local demo: embedded Kafka broker, local Flink, the bundled small model
+              produce           send image files to a topic as ImageEvents (inline or by file: reference)
+              tail              print results and dead letters of topics (read_committed)
+              bench-pipeline    throughput of the whole pipeline against the bare engine
             """;
 
     private Main() {}
@@ -60,6 +63,9 @@ public final class Main {
                 case "random-checkpoint" -> RandomCheckpointCommand.run(rest);
                 case "run" -> RunCommand.run(rest);
                 case "demo" -> DemoCommand.run(rest);
+                case "produce" -> ProduceCommand.run(rest);
+                case "tail" -> TailCommand.run(rest);
+                case "bench-pipeline" -> BenchPipelineCommand.run(rest);
                 default -> throw new UsageException("unknown command '" + command + "' (try --help)");
             };
         } catch (UsageException | CheckpointException | ImageRejectedException | EngineException e) {

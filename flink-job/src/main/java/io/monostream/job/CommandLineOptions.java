@@ -78,6 +78,24 @@ public final class CommandLineOptions {
         return new Parsed(conf, positional, help);
     }
 
+    /** The option table as Markdown (the README's configuration table; a test keeps the two equal). */
+    public static String markdownTable() {
+        StringBuilder sb = new StringBuilder("| flag / key | default | what |\n|---|---|---|\n");
+        for (ConfigOption<?> o : MonostreamOptions.all()) {
+            sb.append("| `--").append(o.key()).append("` | ").append(shownDefault(o).isEmpty() ? "(none)" : "`" + shownDefault(o) + "`")
+                    .append(" | ").append(new org.apache.flink.configuration.description.HtmlFormatter().format(o.description())
+                            .replace("|", "\\|")).append(" |\n");
+        }
+        sb.append("| `--kafka.<property>` | | passed to every Kafka client (source, sinks), e.g. `--kafka.security.protocol SASL_SSL` |\n");
+        return sb.toString();
+    }
+
+    private static String shownDefault(ConfigOption<?> o) {
+        Object def = o.hasDefaultValue() ? o.defaultValue() : null;
+        return def instanceof List<?> l ? String.join(";", l.stream().map(String::valueOf).toList())
+                : def instanceof java.time.Duration d ? org.apache.flink.util.TimeUtils.formatWithHighestUnit(d) : String.valueOf(def);
+    }
+
     /** The option table for --help: flag, default, description. */
     public static String help() {
         StringBuilder sb = new StringBuilder("Options (--flag value; defaults in brackets):\n");

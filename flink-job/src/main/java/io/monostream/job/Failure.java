@@ -1,5 +1,7 @@
 package io.monostream.job;
 
+import io.monostream.schema.ReasonCode;
+
 /** Why an event or one of its tasks ends as a dead letter. {@code reason} is a ReasonCode name. */
 public class Failure {
     public String reason;
@@ -9,9 +11,9 @@ public class Failure {
 
     public Failure() {}
 
-    public static Failure of(String reason, String stage, String message) {
+    public static Failure of(ReasonCode reason, String stage, String message) {
         Failure f = new Failure();
-        f.reason = reason;
+        f.reason = reason.name();
         f.stage = stage;
         f.message = message == null ? "" : message;
         return f;

@@ -3,6 +3,7 @@ package io.monostream.job;
 import io.monostream.schema.ImageEvent;
 import io.monostream.schema.ImageReference;
 import io.monostream.schema.InlineImage;
+import io.monostream.schema.ReasonCode;
 import io.monostream.schema.Task;
 import io.monostream.schema.WireFormat;
 
@@ -76,7 +77,7 @@ public final class ImageEventDeserializer implements KafkaRecordDeserializationS
             in.prompt = e.getPrompt();
             in.maxNewTokens = e.getMaxNewTokens();
         } catch (Exception | LinkageError | OutOfMemoryError err) {
-            in.failure = Failure.of("UNDECODABLE_EVENT", "source", String.valueOf(err.getMessage()));
+            in.failure = Failure.of(ReasonCode.UNDECODABLE_EVENT, "source", String.valueOf(err.getMessage()));
         }
         return in;
     }

@@ -58,7 +58,10 @@ public final class MonostreamOptions {
     public static final ConfigOption<Integer> MAX_NEW_TOKENS_DEFAULT = ConfigOptions.key("request.max-new-tokens")
             .intType().defaultValue(128).withDescription("Tokens generated when an event does not say.");
     public static final ConfigOption<Integer> MAX_NEW_TOKENS_LIMIT = ConfigOptions.key("request.max-new-tokens-limit")
-            .intType().defaultValue(2048).withDescription("Events asking for more (or < 1) are INVALID_REQUEST.");
+            .intType().defaultValue(2048).withDescription("Events asking for more, or for fewer than 1, are INVALID_REQUEST.");
+
+    public static final ConfigOption<Integer> MAX_TILES = ConfigOptions.key("request.max-tiles")
+            .intType().defaultValue(0).withDescription("Most 448x448 tiles per image (each costs 256 image tokens); 0 = the checkpoint's max_dynamic_patch.");
 
     public static final ConfigOption<List<String>> FETCH_ALLOWED_ROOTS = ConfigOptions.key("fetch.allowed-roots")
             .stringType().asList().defaultValues().withDescription("Directories file: URIs may name (';'-separated); none = file: refused.");

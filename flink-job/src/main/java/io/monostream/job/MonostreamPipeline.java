@@ -17,6 +17,7 @@ import org.apache.flink.streaming.api.datastream.AsyncDataStream;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.streaming.api.functions.async.AsyncFunction;
 import org.apache.flink.streaming.api.functions.async.AsyncRetryStrategy;
 import org.apache.flink.streaming.util.retryable.AsyncRetryStrategies;
 import org.apache.kafka.clients.consumer.OffsetResetStrategy;
@@ -56,7 +57,7 @@ public final class MonostreamPipeline {
 
     /** The production model stage: the TaskManager's shared real engine. */
     public static ModelAsyncFunction<TaskRequest, Outcome> modelFunction(Configuration conf) {
-        return new ModelAsyncFunction<>(engineSpec(conf), new TaskRequestCall(conf.get(MonostreamOptions.ASYNC_TIMEOUT)));
+        return new ModelAsyncFunction<>(engineSpec(conf), TaskRequestCall.from(conf));
     }
 
     public static EngineSpec engineSpec(Configuration conf) {
@@ -66,9 +67,12 @@ public final class MonostreamPipeline {
                 conf.get(MonostreamOptions.MODEL_QUEUE_CAPACITY), conf.get(MonostreamOptions.MODEL_MAX_BATCH));
     }
 
-    /** Source to outcomes: every input ends as one outcome per task or one dead-letter outcome. */
+    /**
+     * Source to outcomes: every input ends as one outcome per task or one dead-letter outcome.
+     * {@code model} is {@link #modelFunction} in production ({@code bench-pipeline} swaps in an identity stage).
+     */
     public static DataStream<Outcome> outcomes(StreamExecutionEnvironment env, Configuration conf,
-                                               ModelAsyncFunction<TaskRequest, Outcome> model) {
+                                               AsyncFunction<TaskRequest, Outcome> model) {
         DataStream<InboundEvent> events = env.fromSource(source(conf), WatermarkStrategy.noWatermarks(), "images")
                 .uid("source").name("KafkaSource images");
         SingleOutputStreamOperator<TaskRequest> requests = events

@@ -4,6 +4,9 @@ import io.monostream.job.resolve.FetchException;
 import io.monostream.job.resolve.FileFetcher;
 import io.monostream.job.resolve.HttpFetcher;
 import io.monostream.job.resolve.ImageCheck;
+import io.monostream.schema.ReasonCode;
+import io.monostream.vision.ImageLimits;
+import io.monostream.vision.ImageRejectedException;
 
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.metrics.Counter;
@@ -46,7 +49,7 @@ public class ResolveStage extends ProcessFunction<InboundEvent, TaskRequest> {
         files = new FileFetcher(settings.allowedRoots());
         http = new HttpFetcher(settings.allowedHosts(), settings.allowPrivateAddresses(),
                 settings.connectTimeout(), settings.readTimeout());
-        check = new ImageCheck(settings.maxBytes(), settings.maxPixels());
+        check = new ImageCheck(new ImageLimits(settings.maxBytes(), settings.maxPixels()));
         requestsOut = getRuntimeContext().getMetricGroup().counter("taskRequestsOut");
     }
 
@@ -65,12 +68,12 @@ public class ResolveStage extends ProcessFunction<InboundEvent, TaskRequest> {
         }
         // Request checks first: they are cheap and need no I/O.
         if (in.tasks.isEmpty()) {
-            ctx.output(FAILURES, Outcome.failed(in.origin, null, Failure.of("INVALID_REQUEST", "request", "no tasks")));
+            ctx.output(FAILURES, Outcome.failed(in.origin, null, Failure.of(ReasonCode.INVALID_REQUEST, "request", "no tasks")));
             return;
         }
         int maxNewTokens = in.maxNewTokens == null ? settings.defaultMaxNewTokens() : in.maxNewTokens;
         if (maxNewTokens < 1 || maxNewTokens > settings.maxNewTokensLimit()) {
-            ctx.output(FAILURES, Outcome.failed(in.origin, null, Failure.of("INVALID_REQUEST", "request",
+            ctx.output(FAILURES, Outcome.failed(in.origin, null, Failure.of(ReasonCode.INVALID_REQUEST, "request",
                     "max_new_tokens " + maxNewTokens + " outside [1, " + settings.maxNewTokensLimit() + "]")));
             return;
         }
@@ -81,12 +84,16 @@ public class ResolveStage extends ProcessFunction<InboundEvent, TaskRequest> {
         } catch (FetchException e) {
             ctx.output(FAILURES, Outcome.failed(in.origin, null, Failure.of(e.reason(), "resolve", e.getMessage())));
             return;
+        } catch (ImageRejectedException e) {
+            ctx.output(FAILURES, Outcome.failed(in.origin, null,
+                    Failure.of(ReasonCodes.of(e.reason()), "resolve", e.getMessage())));
+            return;
         }
         // One request per distinct task; a task this job cannot run fails alone.
         for (String task : new LinkedHashSet<>(in.tasks)) {
             if (!MODEL_TASKS.contains(task)) {
                 ctx.output(FAILURES, Outcome.failed(in.origin, task,
-                        Failure.of("INVALID_REQUEST", "request", "unknown task " + task)));
+                        Failure.of(ReasonCode.INVALID_REQUEST, "request", "unknown task " + task)));
                 continue;
             }
             TaskRequest r = new TaskRequest();
@@ -108,14 +115,14 @@ public class ResolveStage extends ProcessFunction<InboundEvent, TaskRequest> {
         try {
             uri = new URI(in.uri);
         } catch (URISyntaxException e) {
-            throw new FetchException("FETCH_DENIED", "not a URI: " + e.getMessage());
+            throw new FetchException(ReasonCode.FETCH_DENIED, "not a URI: " + e.getMessage());
         }
         String scheme = uri.getScheme() == null ? "" : uri.getScheme().toLowerCase(Locale.ROOT);
         long cap = Math.min(settings.maxBytes(), settings.fetchMaxBytes());
         return switch (scheme) {
             case "file" -> files.fetch(uri, cap);
             case "http", "https" -> http.fetch(uri, cap);
-            default -> throw new FetchException("FETCH_DENIED", "scheme '" + scheme + "' is not allowed");
+            default -> throw new FetchException(ReasonCode.FETCH_DENIED, "scheme '" + scheme + "' is not allowed");
         };
     }
 }

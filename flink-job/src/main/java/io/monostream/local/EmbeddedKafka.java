@@ -38,6 +38,8 @@ public final class EmbeddedKafka implements AutoCloseable {
                 .setConfigProp("transaction.state.log.min.isr", "1")
                 .setConfigProp("group.initial.rebalance.delay.ms", "0")
                 .build();
+        java.io.PrintStream stdout = System.out;
+        System.setOut(System.err); // the test kit prints its formatting chatter on stdout, which belongs to the command
         try {
             cluster.format();
             cluster.startup();
@@ -45,6 +47,8 @@ public final class EmbeddedKafka implements AutoCloseable {
         } catch (Exception e) {
             cluster.close();
             throw e;
+        } finally {
+            System.setOut(stdout);
         }
         return new EmbeddedKafka(cluster);
     }

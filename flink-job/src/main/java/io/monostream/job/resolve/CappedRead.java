@@ -1,5 +1,7 @@
 package io.monostream.job.resolve;
 
+import io.monostream.schema.ReasonCode;
+
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -16,7 +18,7 @@ final class CappedRead {
         while ((n = in.read(buf)) > 0) {
             total += n;
             if (total > maxBytes) {
-                throw new FetchException("IMAGE_TOO_LARGE", "more than " + maxBytes + " bytes");
+                throw new FetchException(ReasonCode.IMAGE_TOO_LARGE, "more than " + maxBytes + " bytes");
             }
             out.write(buf, 0, n);
         }

@@ -1,5 +1,7 @@
 package io.monostream.job.resolve;
 
+import io.monostream.schema.ReasonCode;
+
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.URI;
@@ -70,7 +72,7 @@ public final class FileFetcher {
             }
             long size = Files.size(real);
             if (size > maxBytes) {
-                throw new FetchException("IMAGE_TOO_LARGE", size + " bytes > limit " + maxBytes);
+                throw new FetchException(ReasonCode.IMAGE_TOO_LARGE, size + " bytes > limit " + maxBytes);
             }
             try (InputStream in = Files.newInputStream(real)) {
                 return CappedRead.readAtMost(in, maxBytes);

@@ -1,5 +1,7 @@
 package io.monostream.job.resolve;
 
+import io.monostream.schema.ReasonCode;
+
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.InetAddress;
@@ -67,7 +69,7 @@ public final class HttpFetcher implements AutoCloseable {
                 }
                 long declared = resp.headers().firstValueAsLong("content-length").orElse(-1);
                 if (declared > maxBytes) {
-                    throw new FetchException("IMAGE_TOO_LARGE", declared + " bytes > limit " + maxBytes);
+                    throw new FetchException(ReasonCode.IMAGE_TOO_LARGE, declared + " bytes > limit " + maxBytes);
                 }
                 return CappedRead.readAtMost(body, maxBytes);
             }

@@ -1,5 +1,6 @@
 package io.monostream.job.resolve;
 
+import io.monostream.schema.ReasonCode;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -29,13 +30,13 @@ class FileFetcherTest {
         FileFetcher f = new FileFetcher(List.of(root.toString()));
 
         assertArrayEquals(new byte[] {1, 2, 3}, f.fetch(root.resolve("a.bin").toUri(), 100));
-        assertEquals("FETCH_DENIED", refused(f, outside.resolve("secret").toUri()).reason());
-        assertEquals("FETCH_DENIED", refused(f, URI.create("file://" + root + "/../outside/secret")).reason());
-        assertEquals("FETCH_DENIED", refused(f, URI.create("file://" + root + "/%2e%2e/outside/secret")).reason());
-        assertEquals("FETCH_DENIED", refused(f, root.resolve("link").toUri()).reason());
-        assertEquals("FETCH_FAILED", refused(f, root.resolve("missing").toUri()).reason());
-        assertEquals("IMAGE_TOO_LARGE", assertThrows(FetchException.class,
+        assertEquals(ReasonCode.FETCH_DENIED, refused(f, outside.resolve("secret").toUri()).reason());
+        assertEquals(ReasonCode.FETCH_DENIED, refused(f, URI.create("file://" + root + "/../outside/secret")).reason());
+        assertEquals(ReasonCode.FETCH_DENIED, refused(f, URI.create("file://" + root + "/%2e%2e/outside/secret")).reason());
+        assertEquals(ReasonCode.FETCH_DENIED, refused(f, root.resolve("link").toUri()).reason());
+        assertEquals(ReasonCode.FETCH_FAILED, refused(f, root.resolve("missing").toUri()).reason());
+        assertEquals(ReasonCode.IMAGE_TOO_LARGE, assertThrows(FetchException.class,
                 () -> f.fetch(root.resolve("a.bin").toUri(), 2)).reason());
-        assertEquals("FETCH_DENIED", refused(new FileFetcher(List.of()), root.resolve("a.bin").toUri()).reason());
+        assertEquals(ReasonCode.FETCH_DENIED, refused(new FileFetcher(List.of()), root.resolve("a.bin").toUri()).reason());
     }
 }
