@@ -3,12 +3,11 @@ package io.monostream.cli;
 import io.monostream.bench.EngineBenchmark;
 import io.monostream.runtime.TorchRuntime;
 
-import java.awt.Color;
-import java.awt.Font;
+import io.monostream.local.SampleImages;
+
 import java.awt.Graphics2D;
 import java.awt.RenderingHints;
 import java.awt.image.BufferedImage;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -59,25 +58,13 @@ final class BenchCommand {
         return 0;
     }
 
-    /** A page-like PNG: lines of text and a few shapes, drawn here (nothing downloaded). */
-    static byte[] sampleImage(int width, int height) throws IOException {
-        BufferedImage img = new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB);
-        Graphics2D g = img.createGraphics();
-        g.setRenderingHint(RenderingHints.KEY_TEXT_ANTIALIASING, RenderingHints.VALUE_TEXT_ANTIALIAS_ON);
-        g.setColor(Color.WHITE);
-        g.fillRect(0, 0, width, height);
-        g.setColor(new Color(30, 60, 140));
-        g.fillRect(40, 40, width - 80, 60);
-        g.setColor(Color.BLACK);
-        g.setFont(new Font(Font.SANS_SERIF, Font.PLAIN, 28));
-        for (int i = 0; i < 12; i++) {
-            g.drawString("Line " + (i + 1) + ": invoice item " + (1000 + 37 * i) + "  qty " + (i % 5 + 1), 60, 160 + 52 * i);
-        }
-        g.setColor(new Color(200, 40, 40));
-        g.fillOval(width - 260, height - 260, 180, 180);
+    /** The demo's invoice drawn at {@code width}×{@code height}: a page of text, enough for several tiles. */
+    static byte[] sampleImage(int width, int height) {
+        BufferedImage page = new BufferedImage(width, height, BufferedImage.TYPE_INT_RGB);
+        Graphics2D g = page.createGraphics();
+        g.setRenderingHint(RenderingHints.KEY_INTERPOLATION, RenderingHints.VALUE_INTERPOLATION_BILINEAR);
+        g.drawImage(SampleImages.invoice(), 0, 0, width, height, null);
         g.dispose();
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        javax.imageio.ImageIO.write(img, "png", out);
-        return out.toByteArray();
+        return SampleImages.png(page);
     }
 }

@@ -12,6 +12,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.monostream.checkpoint.Checkpoint;
 import io.monostream.checkpoint.ModelConfig;
 import io.monostream.prompt.ImageBlock;
+import io.monostream.testing.Goldens;
 import io.monostream.testing.TestModels;
 import io.monostream.tokenizer.InternLM2Tokenizer;
 import io.monostream.torch.TorchThreads;
@@ -72,9 +73,9 @@ class Bf16GoldenTest {
     void bf16MatchesTheFp32Reference(Path goldenFile) throws Exception {
         JsonNode golden = new ObjectMapper().readTree(goldenFile.toFile());
         Path dir = TestModels.model(golden.get("model").asText());
-        int[] ids = ints(golden.get("input_ids"));
-        int[] expectedTokens = ints(golden.get("generated_ids"));
-        float[] expected = floats(golden.get("first_logits"));
+        int[] ids = Goldens.ints(golden.get("input_ids"));
+        int[] expectedTokens = Goldens.ints(golden.get("generated_ids"));
+        float[] expected = Goldens.floats(golden.get("first_logits"));
         try (Checkpoint checkpoint = Checkpoint.open(dir); InternLM2Tokenizer tokenizer = InternLM2Tokenizer.load(dir);
                 NDManager scope = manager.newSubManager()) {
             int imageContext = tokenizer.tokenId(ImageBlock.IMG_CONTEXT);
@@ -192,19 +193,4 @@ class Bf16GoldenTest {
         return m;
     }
 
-    private static int[] ints(JsonNode array) {
-        int[] out = new int[array.size()];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = array.get(i).asInt();
-        }
-        return out;
-    }
-
-    private static float[] floats(JsonNode array) {
-        float[] out = new float[array.size()];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = (float) array.get(i).asDouble();
-        }
-        return out;
-    }
 }

@@ -2,6 +2,7 @@ package io.monostream.runtime;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.monostream.testing.Goldens;
 import io.monostream.testing.TestModels;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -54,32 +55,17 @@ class GoldenOutputsTest {
         }
         GenerationResult result = engine.generateNow(request.build());
 
-        assertArrayEquals(ints(golden.get("input_ids")), result.inputIds(), "prompt ids");
+        assertArrayEquals(Goldens.ints(golden.get("input_ids")), result.inputIds(), "prompt ids");
         assertEquals(golden.get("image_tiles").asInt(), result.imageTiles(), "tiles");
-        float[] expected = floats(golden.get("first_logits"));
+        float[] expected = Goldens.floats(golden.get("first_logits"));
         assertEquals(expected.length, result.firstLogits().length, "vocabulary size");
         double maxDiff = 0;
         for (int i = 0; i < expected.length; i++) {
             maxDiff = Math.max(maxDiff, Math.abs(expected[i] - result.firstLogits()[i]));
         }
         assertTrue(maxDiff <= 1e-4, "first-position logits differ by up to " + maxDiff);
-        assertArrayEquals(ints(golden.get("generated_ids")), result.generatedIds(), "greedy tokens");
+        assertArrayEquals(Goldens.ints(golden.get("generated_ids")), result.generatedIds(), "greedy tokens");
         assertEquals(golden.get("text").asText(), result.text(), "text");
     }
 
-    private static int[] ints(JsonNode array) {
-        int[] out = new int[array.size()];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = array.get(i).asInt();
-        }
-        return out;
-    }
-
-    private static float[] floats(JsonNode array) {
-        float[] out = new float[array.size()];
-        for (int i = 0; i < out.length; i++) {
-            out[i] = (float) array.get(i).asDouble();
-        }
-        return out;
-    }
 }
