@@ -49,7 +49,9 @@ public final class MonostreamOptions {
     public static final ConfigOption<Integer> MODEL_QUEUE_CAPACITY = ConfigOptions.key("model.queue-capacity")
             .intType().defaultValue(64).withDescription("Requests the shared engine admits before refusing (OVERLOADED, retried).");
     public static final ConfigOption<Integer> MODEL_MAX_BATCH = ConfigOptions.key("model.max-batch")
-            .intType().defaultValue(8).withDescription("Requests the engine prefills/decodes together.");
+            .intType().defaultValue(8).withDescription("Sequences the engine decodes together (continuous batching).");
+    public static final ConfigOption<Long> MODEL_KV_CACHE_BYTES = ConfigOptions.key("model.kv-cache-bytes")
+            .longType().defaultValue(2L << 30).withDescription("KV cache memory the engine may reserve; a request reserves its prompt plus max_new_tokens when admitted.");
 
     public static final ConfigOption<Long> LIMIT_MAX_BYTES = ConfigOptions.key("limits.max-bytes")
             .longType().defaultValue(32L << 20).withDescription("Largest encoded image, in bytes.");

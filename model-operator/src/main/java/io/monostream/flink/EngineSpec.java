@@ -20,7 +20,8 @@ public record EngineSpec(
         long maxImageBytes,
         long maxImagePixels,
         int queueCapacity,
-        int maxBatch) implements Serializable {
+        int maxBatch,
+        long kvCacheBytes) implements Serializable {
 
     public EngineSpec {
         Objects.requireNonNull(modelDir, "modelDir");
@@ -28,13 +29,13 @@ public record EngineSpec(
 
     public static EngineSpec of(EngineOptions o) {
         return new EngineSpec(o.modelDir().toString(), o.dtype(), o.device(), o.threads(),
-                o.imageLimits().maxEncodedBytes(), o.imageLimits().maxPixels(), o.queueCapacity(), o.maxBatch());
+                o.imageLimits().maxEncodedBytes(), o.imageLimits().maxPixels(), o.queueCapacity(), o.maxBatch(), o.kvCacheBytes());
     }
 
     public EngineOptions toOptions() {
         return EngineOptions.builder(Path.of(modelDir)).dtype(dtype).device(device).threads(threads)
                 .imageLimits(new ImageLimits(maxImageBytes, maxImagePixels))
-                .queueCapacity(queueCapacity).maxBatch(maxBatch).build();
+                .queueCapacity(queueCapacity).maxBatch(maxBatch).kvCacheBytes(kvCacheBytes).build();
     }
 
     /** One engine per (checkpoint, dtype, device) per JVM: the rest of the spec is the first user's. */
