@@ -1,10 +1,12 @@
 package io.monostream.flink;
 
+import io.monostream.runtime.EngineStats;
 import io.monostream.runtime.GenerationRequest;
 import io.monostream.runtime.GenerationResult;
 
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.metrics.Counter;
+import org.apache.flink.metrics.Gauge;
 import org.apache.flink.metrics.MetricGroup;
 import org.apache.flink.streaming.api.functions.async.ResultFuture;
 import org.apache.flink.streaming.api.functions.async.RichAsyncFunction;
@@ -57,6 +59,27 @@ public class ModelAsyncFunction<IN, OUT> extends RichAsyncFunction<IN, OUT> {
         failures = g.counter("failures");
         timeouts = g.counter("timeouts");
         latency = ModelLatency.register(g);
+        registerEngineGauges(g.addGroup("engine"));
+    }
+
+    /** The shared engine's own figures, the same in every subtask of a TaskManager. */
+    private void registerEngineGauges(MetricGroup g) {
+        ModelClient c = client;
+        g.gauge("inFlight", (Gauge<Integer>) () -> stats(c).inFlight());
+        g.gauge("waiting", (Gauge<Integer>) () -> stats(c).waiting());
+        g.gauge("running", (Gauge<Integer>) () -> stats(c).running());
+        g.gauge("lastDecodeBatch", (Gauge<Integer>) () -> stats(c).lastDecodeBatch());
+        g.gauge("meanDecodeBatch", (Gauge<Double>) () -> stats(c).meanDecodeBatch());
+        g.gauge("prefillTokensPerSecond", (Gauge<Double>) () -> stats(c).prefillTokensPerSecond());
+        g.gauge("decodeTokensPerSecond", (Gauge<Double>) () -> stats(c).decodeTokensPerSecond());
+        g.gauge("meanTimeToFirstTokenMs", (Gauge<Double>) () -> stats(c).meanTimeToFirstTokenMillis());
+        g.gauge("kvBytesReserved", (Gauge<Long>) () -> stats(c).kvBytesReserved());
+        g.gauge("kvBytesBudget", (Gauge<Long>) () -> stats(c).kvBytesBudget());
+    }
+
+    private static EngineStats stats(ModelClient c) {
+        EngineStats s = c.stats();
+        return s != null ? s : EngineStats.NONE;
     }
 
     @Override

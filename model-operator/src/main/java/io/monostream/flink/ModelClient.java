@@ -1,5 +1,6 @@
 package io.monostream.flink;
 
+import io.monostream.runtime.EngineStats;
 import io.monostream.runtime.GenerationRequest;
 import io.monostream.runtime.GenerationResult;
 
@@ -10,6 +11,11 @@ interface ModelClient extends AutoCloseable {
     CompletableFuture<GenerationResult> submit(GenerationRequest request);
 
     String modelName();
+
+    /** The shared engine's figures (queue, batches, throughput, KV use); null when there is no engine behind. */
+    default EngineStats stats() {
+        return null;
+    }
 
     @Override
     void close() throws Exception;

@@ -1,6 +1,7 @@
 package io.monostream.flink;
 
 import io.monostream.runtime.Engine;
+import io.monostream.runtime.EngineStats;
 import io.monostream.runtime.GenerationRequest;
 import io.monostream.runtime.GenerationResult;
 
@@ -28,6 +29,11 @@ public final class TaskManagerEngines {
             @Override
             public String modelName() {
                 return lease.get().modelName();
+            }
+
+            @Override
+            public EngineStats stats() {
+                return lease.get().stats();
             }
 
             @Override

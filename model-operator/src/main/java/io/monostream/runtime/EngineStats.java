@@ -31,4 +31,7 @@ public record EngineStats(
         double decodeTokensPerSecond,
         double meanTimeToFirstTokenMillis,
         long kvBytesReserved,
-        long kvBytesBudget) {}
+        long kvBytesBudget) {
+    /** All zeros: no engine behind (metrics before the engine opened). */
+    public static final EngineStats NONE = new EngineStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+}
