@@ -7,6 +7,9 @@ import io.monostream.torch.Device;
 import io.monostream.torch.FusedMoeKernel;
 import io.monostream.torch.Tensor;
 
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
 import java.lang.foreign.MemorySegment;
 import java.util.Optional;
 import java.util.Set;
@@ -26,7 +29,7 @@ public final class MoeImplementation implements AutoCloseable {
     public static final String FUSED = "fused-cuda";
     public static final String PARTITIONED = "partitioned";
 
-    private static final System.Logger LOG = System.getLogger(MoeImplementation.class.getName());
+    private static final Logger LOG = LoggerFactory.getLogger(MoeImplementation.class);
     private static final Set<String> LOGGED = ConcurrentHashMap.newKeySet();
 
     private final Optional<FusedMoeKernel> kernel;
@@ -47,7 +50,7 @@ public final class MoeImplementation implements AutoCloseable {
         MoeImplementation choice = decide(device, precision, hidden, intermediate);
         String line = "multimodal MoE: " + choice.name() + " (" + choice.reason + ")";
         if (LOGGED.add(line)) {
-            LOG.log(System.Logger.Level.INFO, line);
+            LOG.info(line);
         }
         return choice;
     }
@@ -105,7 +108,7 @@ public final class MoeImplementation implements AutoCloseable {
             String unusable = unusable(xt);
             if (unusable != null) {
                 if (LOGGED.add("multimodal MoE input " + unusable)) {
-                    LOG.log(System.Logger.Level.WARNING, "multimodal MoE: partitioned for an input that is " + unusable);
+                    LOG.warn("multimodal MoE: partitioned for an input that is {}", unusable);
                 }
                 return null;
             }
