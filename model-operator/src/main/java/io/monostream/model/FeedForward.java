@@ -31,6 +31,19 @@ final class FeedForward {
         return w2.apply(gate.mul(up));
     }
 
+    /** New handles to the plain w1, w3, w2 (the caller closes them); null entries when prepacked. */
+    io.monostream.torch.Tensor[] plainWeights() {
+        return new io.monostream.torch.Tensor[] {w1.plainWeight(), w3.plainWeight(), w2.plainWeight()};
+    }
+
+    long hidden() {
+        return w1.in();
+    }
+
+    long intermediate() {
+        return w1.out();
+    }
+
     /** Floating-point operations for {@code rows} tokens (2 per multiply-add). */
     long flops(long rows) {
         return 2 * rows * 3 * w1.in() * w1.out();

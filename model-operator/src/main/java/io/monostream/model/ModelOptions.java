@@ -1,21 +1,35 @@
 package io.monostream.model;
 
+import io.monostream.torch.Device;
+
 /**
  * How {@link MonoInternVL} is loaded and run.
  *
  * @param precision element type of weights, activations and KV cache (spec §6 "Numerics")
  * @param prepackLinears reorder every linear weight once for oneDNN (faster prefill and decode);
- *     off keeps plain weights, for comparison
+ *     off keeps plain weights, for comparison. CPU only: on CUDA the weights stay plain.
  * @param fusedAttention attention through {@code aten::scaled_dot_product_attention}; off runs
  *     scores, softmax and P·V as separate ops, for comparison
+ * @param device where weights, KV caches and activations live (checked with {@link Device#parse})
  */
-public record ModelOptions(Precision precision, boolean prepackLinears, boolean fusedAttention) {
+public record ModelOptions(Precision precision, boolean prepackLinears, boolean fusedAttention, Device device) {
     public ModelOptions {
         java.util.Objects.requireNonNull(precision, "precision");
+        java.util.Objects.requireNonNull(device, "device");
     }
 
-    /** The fast defaults (prepacked linears, fused attention) in {@code precision}. */
+    /** On the CPU. */
+    public ModelOptions(Precision precision, boolean prepackLinears, boolean fusedAttention) {
+        this(precision, prepackLinears, fusedAttention, Device.CPU);
+    }
+
+    /** The fast defaults (prepacked linears, fused attention) in {@code precision} on the CPU. */
     public static ModelOptions of(Precision precision) {
-        return new ModelOptions(precision, true, true);
+        return of(precision, Device.CPU);
+    }
+
+    /** The fast defaults in {@code precision} on {@code device}. */
+    public static ModelOptions of(Precision precision, Device device) {
+        return new ModelOptions(precision, true, true, device);
     }
 }

@@ -32,10 +32,13 @@ public final class MonoInternVL implements AutoCloseable {
     private final RotaryEmbedding rope;
     private final Precision precision;
     private final java.util.Map<io.monostream.torch.DType, Long> weightBytes;
+    private final MoeImplementation moeImplementation;
 
     private MonoInternVL(NDManager manager, ModelConfig config, int imageContextId, VisionEmbedding vision,
             NDArray tokenEmbeddings, List<DecoderLayer> layers, RmsNorm finalNorm, Projection output, RotaryEmbedding rope,
-            Precision precision, java.util.Map<io.monostream.torch.DType, Long> weightBytes) {
+            Precision precision, java.util.Map<io.monostream.torch.DType, Long> weightBytes,
+            MoeImplementation moeImplementation) {
+        this.moeImplementation = moeImplementation;
         this.manager = manager;
         this.config = config;
         this.imageContextId = imageContextId;
@@ -68,7 +71,8 @@ public final class MonoInternVL implements AutoCloseable {
         ModelConfig config = checkpoint.config();
         LlmConfig llm = config.llm();
         Precision precision = options.precision();
-        NDManager manager = parent.newSubManager();
+        // every array the model makes (weights, KV caches, step scratch) inherits this device
+        NDManager manager = parent.newSubManager(options.device().toDjl());
         try {
             WeightLoader weights = new WeightLoader(checkpoint, manager, precision, options.prepackLinears());
             VisionEmbedding vision = new VisionEmbedding(weights, config.imageSize(), config.visionImageSize(),
@@ -86,6 +90,12 @@ public final class MonoInternVL implements AutoCloseable {
                         new MultimodalMoe(FeedForward.load(weights, p + "feed_forward"),
                                 FeedForward.load(weights, p + "feed_forward_ve"))));
             }
+            MoeImplementation moe = MoeImplementation.choose(options.device(), precision, llm.hiddenSize(),
+                    llm.intermediateSize());
+            manager.attachInternal(java.util.UUID.randomUUID().toString(), moe);
+            for (DecoderLayer layer : layers) {
+                layer.moe().use(moe, manager);
+            }
             RmsNorm norm = new RmsNorm(weights.load(LM + "norm.weight"), llm.rmsNormEps(), precision);
             Projection output = weights.linear("language_model.output.weight", null);
             String scalingType = llm.ropeScaling() == null ? null : llm.ropeScaling().type();
@@ -93,7 +103,7 @@ public final class MonoInternVL implements AutoCloseable {
             RotaryEmbedding rope = new RotaryEmbedding(llm.headDim(), llm.ropeTheta(), scalingType, factor,
                     llm.maxPositionEmbeddings());
             return new MonoInternVL(manager, config, imageContextId, vision, embeddings, layers, norm, output, rope,
-                    precision, weights.residentBytes());
+                    precision, weights.residentBytes(), moe);
         } catch (RuntimeException e) {
             manager.close();
             throw e;
@@ -106,6 +116,11 @@ public final class MonoInternVL implements AutoCloseable {
      */
     public java.util.Map<io.monostream.torch.DType, Long> weightBytes() {
         return weightBytes;
+    }
+
+    /** How the multimodal MoE runs on this model's device: the fused CUDA kernel or partitioned. */
+    public MoeImplementation moeImplementation() {
+        return moeImplementation;
     }
 
     /** The precision of weights, activations and KV cache. */

@@ -71,6 +71,14 @@ final class Projection {
         return y.reshape(outShape);
     }
 
+    /** A new handle to the plain weight [out, in] (the caller closes it), or null when it is prepacked. */
+    Tensor plainWeight() {
+        if (packed == null) {
+            return Aten.wrap(weight);
+        }
+        return packed.plainWeight().orElse(null);
+    }
+
     long out() {
         return out;
     }

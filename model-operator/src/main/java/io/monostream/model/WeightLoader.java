@@ -16,6 +16,7 @@ import java.lang.foreign.MemorySegment;
  * (the model's). In BF16 the bytes of a BF16 checkpoint are copied once from the mapping into
  * libtorch memory (never widened; the mapping may be closed afterwards) and F32/F16 checkpoints
  * are cast once; linear weights are then prepacked and the plain copy dropped.
+ * On CUDA each tensor is read on the host and copied once to the device (no prepacking there).
  * The checkpoint has already checked every shape against the config.
  */
 final class WeightLoader {
@@ -23,11 +24,14 @@ final class WeightLoader {
     private final NDManager manager;
     private final Precision precision;
     private final boolean prepack;
+    private final Device device;
     private final java.util.Map<DType, Long> residentBytes = new java.util.EnumMap<>(DType.class);
 
+    /** {@code manager} allocates on the device the weights go to. */
     WeightLoader(Checkpoint checkpoint, NDManager manager, Precision precision, boolean prepack) {
         this.checkpoint = checkpoint;
         this.manager = manager;
+        this.device = Device.of(manager.getDevice());
         this.precision = precision;
         this.prepack = prepack;
     }
@@ -63,8 +67,19 @@ final class WeightLoader {
         }
     }
 
-    /** A new tensor of the model's precision holding one copy of the checkpoint tensor. */
+    /** A new tensor of the model's precision on the model's device holding one copy of the checkpoint tensor. */
     private Tensor tensor(String name) {
+        Tensor host = hostTensor(name);
+        if (device.type() == Device.Type.CPU) {
+            return host;
+        }
+        try (host) {
+            return host.to(device);
+        }
+    }
+
+    /** The checkpoint tensor in the model's precision in host memory. */
+    private Tensor hostTensor(String name) {
         TensorInfo info = checkpoint.info(name);
         long[] shape = info.shape();
         if (precision == Precision.F32) {

@@ -1,25 +1,28 @@
 package io.monostream.runtime;
 
-/** Refuses device and dtype choices this engine cannot honour, with a message that says why. */
+import io.monostream.model.Precision;
+import io.monostream.torch.Device;
+
+/**
+ * Turns the options' device and dtype into the model's, refusing choices this engine cannot
+ * honour with one line that says why (FP16; CUDA asked for with DJL's CPU libtorch or no GPU).
+ */
 final class DeviceAndDtype {
     private DeviceAndDtype() {}
 
-    static void check(EngineOptions options) {
-        switch (options.dtype()) {
-            case "f32", "fp32", "float32" -> {}
-            case "f16", "fp16", "float16" -> throw new IllegalArgumentException(
-                    "dtype f16 is refused: Mono-InternVL overflows to NaN in float16; use f32 or bf16");
-            case "bf16", "bfloat16" -> {}
-            default -> throw new IllegalArgumentException("unknown dtype '" + options.dtype() + "' (f32 or bf16)");
+    static Precision precision(EngineOptions options) {
+        return Precision.parse(options.dtype());
+    }
+
+    /**
+     * The device, checked against the loaded libtorch ({@link Device#parse}). A CUDA device that
+     * cannot be used is a configuration error like an unknown dtype, so it is reported the same way.
+     */
+    static Device device(EngineOptions options) {
+        try {
+            return Device.parse(options.device());
+        } catch (io.monostream.torch.TorchException e) {
+            throw new IllegalArgumentException(e.getMessage(), e);
         }
-        String device = options.device();
-        if (device.equals("cpu")) {
-            return;
-        }
-        if (device.equals("cuda") || device.matches("cuda:\\d+")) {
-            throw new IllegalArgumentException("device " + device
-                    + " requested but this build runs on the CPU only (DJL's CPU libtorch); use --device cpu");
-        }
-        throw new IllegalArgumentException("unknown device '" + device + "' (cpu, cuda or cuda:N)");
     }
 }

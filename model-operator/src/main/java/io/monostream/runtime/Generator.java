@@ -48,7 +48,8 @@ public final class Generator implements AutoCloseable {
 
     /** Loads checkpoint, tokenizer and weights; throws CheckpointException for a bad checkpoint. */
     public static Generator load(EngineOptions options, NDManager parent) {
-        DeviceAndDtype.check(options);
+        io.monostream.model.Precision precision = DeviceAndDtype.precision(options);
+        io.monostream.torch.Device device = DeviceAndDtype.device(options);
         Checkpoint checkpoint = Checkpoint.open(options.modelDir());
         InternLM2Tokenizer tokenizer = null;
         try {
@@ -63,7 +64,7 @@ public final class Generator implements AutoCloseable {
                         + " tokens but the model's vocab_size is " + config.llm().vocabSize());
             }
             int[] stops = stopIds(tokenizer, config);
-            MonoInternVL model = MonoInternVL.load(checkpoint, parent, imageContext, io.monostream.model.ModelOptions.of(io.monostream.model.Precision.parse(options.dtype())));
+            MonoInternVL model = MonoInternVL.load(checkpoint, parent, imageContext, io.monostream.model.ModelOptions.of(precision, device));
             var llm = config.llm();
             double stretch = llm.ropeScaling() == null ? 1 : llm.ropeScaling().factor();
             int maxLength = (int) Math.min(Integer.MAX_VALUE, (long) (llm.maxPositionEmbeddings() * Math.max(1, stretch)));

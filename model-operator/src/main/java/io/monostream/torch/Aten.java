@@ -81,9 +81,9 @@ public final class Aten {
         }
     }
 
-    /** A zero-filled CPU array of any dtype, BF16 included, attached to {@code manager}. */
+    /** A zero-filled array of any dtype, BF16 included, on {@code manager}'s device and attached to it. */
     public static NDArray zeros(NDManager manager, long[] shape, DType dtype) {
-        try (Tensor t = Tensor.empty(shape, dtype, Device.CPU)) {
+        try (Tensor t = Tensor.empty(shape, dtype, Device.of(manager.getDevice()))) {
             Dispatcher.callInPlace("aten::zero_", "", t);
             return t.toNDArray(manager);
         }

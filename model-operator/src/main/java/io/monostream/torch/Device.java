@@ -67,6 +67,22 @@ public record Device(Type type, int index) {
         throw new IllegalArgumentException("device must be cpu, cuda or cuda:N, got '" + spec + "'");
     }
 
+    /** DJL's name for this device, for NDManagers that must allocate here. */
+    public ai.djl.Device toDjl() {
+        return type == Type.CPU ? ai.djl.Device.cpu() : ai.djl.Device.gpu(index);
+    }
+
+    /** This project's name for a DJL device ({@code cpu} or {@code gpu}). */
+    public static Device of(ai.djl.Device djl) {
+        if (djl.isGpu()) {
+            return cuda(djl.getDeviceId());
+        }
+        if (ai.djl.Device.Type.CPU.equals(djl.getDeviceType())) {
+            return CPU;
+        }
+        throw new IllegalArgumentException("device " + djl + " is not supported (cpu or gpu)");
+    }
+
     @Override
     public String toString() {
         return type == Type.CPU ? "cpu" : "cuda:" + index;

@@ -72,6 +72,14 @@ public final class PackedLinear implements AutoCloseable {
         return packed;
     }
 
+    /**
+     * A new handle to the plain weight [N, K] (the caller closes it), or empty when the weight is
+     * held prepacked: for kernels that read weights by pointer, such as {@link FusedMoeKernel}.
+     */
+    public Optional<Tensor> plainWeight() {
+        return packed ? Optional.empty() : Optional.of(Tensor.adopt(weight.newHandle()));
+    }
+
     /** N, the number of output features. */
     public long outFeatures() {
         return outFeatures;

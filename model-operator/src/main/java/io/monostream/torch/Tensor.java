@@ -198,6 +198,24 @@ public final class Tensor implements AutoCloseable {
         return Dispatcher.call("aten::to", "dtype", this, dtype, false, false, null);
     }
 
+    /**
+     * A contiguous copy of this tensor on {@code device} (a new handle to the same tensor when it
+     * is already there): how weights read on the host reach the GPU.
+     */
+    public Tensor to(Device device) {
+        if (device.equals(device())) {
+            return adopt(newHandle());
+        }
+        Tensor t = empty(shape(), dtype(), device);
+        try {
+            t.copyFrom(this);
+        } catch (RuntimeException e) {
+            t.close();
+            throw e;
+        }
+        return t;
+    }
+
     /** Copies {@code src} into this tensor (broadcasting and converting as libtorch does). */
     public void copyFrom(Tensor src) {
         TorchBridge.get().copyInto(live(), src.live());

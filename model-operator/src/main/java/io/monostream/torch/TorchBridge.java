@@ -167,12 +167,15 @@ public final class TorchBridge {
 
     void requireCuda(Device d) {
         if (!cudaLibrary) {
-            throw new TorchException("device " + d + " asked for, but the loaded libtorch (" + libraryDir
-                    + ") is a CPU-only build: use DJL's pytorch-native-cu* flavour (see README)");
+            throw new TorchException("device " + d + " asked for, but DJL loaded a CPU-only libtorch from "
+                    + libraryDir + ": put DJL's CUDA flavour on the classpath (ai.djl.pytorch:pytorch-native-cu128:"
+                    + "2.7.1:linux-x86_64 instead of pytorch-native-cpu) or set PYTORCH_FLAVOR=cu128 with network"
+                    + " access, and run on a machine with an NVIDIA driver (README, \"GPU\")");
         }
         int gpus = Engine.getEngine("PyTorch").getGpuCount();
         if (d.index() >= gpus) {
-            throw new TorchException("device " + d + " asked for, but DJL sees " + gpus + " GPU(s)");
+            throw new TorchException("device " + d + " asked for, but DJL's CUDA libtorch sees " + gpus
+                    + " GPU(s): check the NVIDIA driver (nvidia-smi) and CUDA_VISIBLE_DEVICES");
         }
     }
 
