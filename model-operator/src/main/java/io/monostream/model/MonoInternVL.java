@@ -197,7 +197,14 @@ public final class MonoInternVL implements AutoCloseable {
         NDArray h = pieces.size() == 1 ? pieces.get(0) : NDArrays.concat(pieces, 0);
         ModalityRuns runs = ModalityRuns.of(ids, imageContextId);
         for (DecoderLayer layer : layers) {
-            h = layer.forward(h, runs, segments);
+            // a layer's intermediates are freed with it, so a long prefill holds one layer's working
+            // set at a time instead of every layer's (results attach to their first operand's manager)
+            try (NDManager layerScope = scratch.newSubManager()) {
+                h.attach(layerScope);
+                NDArray next = layer.forward(h, runs, segments);
+                next.attach(scratch);
+                h = next;
+            }
         }
         for (SequenceChunk c : chunks) {
             c.cache().advance(c.ids().length);
