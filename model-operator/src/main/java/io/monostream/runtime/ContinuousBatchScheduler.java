@@ -306,19 +306,30 @@ final class ContinuousBatchScheduler implements Runnable {
             List<KvCache> prefixCaches = new ArrayList<>();
             for (Group g : groups) {
                 NDArray imageRows = embedImage(step, g.members().get(0).prepared.image());
-                if (g.members().size() == 1) {
-                    Sequence s = g.members().get(0);
+                int[] prefix = g.members().size() == 1 ? null : sharedPrefix(g);
+                // only prompts that start with the whole image prefix can fork from it (a question
+                // with an <image> placeholder after some text puts the block elsewhere)
+                List<Sequence> forks = new ArrayList<>();
+                List<Sequence> alone = new ArrayList<>();
+                for (Sequence s : g.members()) {
+                    (prefix != null && startsWith(s.prepared.inputIds(), prefix) ? forks : alone).add(s);
+                }
+                if (forks.size() == 1) {
+                    alone.addAll(forks);
+                    forks.clear();
+                }
+                if (!forks.isEmpty()) {
+                    KvCache prefixCache = model.newCache(step, prefix.length);
+                    prefixCaches.add(prefixCache);
+                    chunks.add(new SequenceChunk(prefix, imageRows, prefixCache));
+                    shared.add(new Group(forks));
+                    tokens += prefix.length;
+                }
+                for (Sequence s : alone) {
                     s.cache = model.newCache(model.manager(), s.capacity());
                     chunks.add(new SequenceChunk(s.prepared.inputIds(), imageRows, s.cache));
                     wholes.add(s);
                     tokens += s.prepared.inputIds().length;
-                } else {
-                    int[] prefix = sharedPrefix(g);
-                    KvCache prefixCache = model.newCache(step, prefix.length);
-                    prefixCaches.add(prefixCache);
-                    chunks.add(new SequenceChunk(prefix, imageRows, prefixCache));
-                    shared.add(g);
-                    tokens += prefix.length;
                 }
             }
             NDArray hidden = model.forward(step, chunks);
@@ -370,6 +381,10 @@ final class ContinuousBatchScheduler implements Runnable {
             }
         }
         runningCount = running.size();
+    }
+
+    private static boolean startsWith(int[] ids, int[] prefix) {
+        return ids.length > prefix.length && Arrays.equals(ids, 0, prefix.length, prefix, 0, prefix.length);
     }
 
     /** The prompt ids every member shares: up to and including {@code </img>}. */

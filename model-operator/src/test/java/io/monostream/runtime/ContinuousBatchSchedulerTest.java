@@ -115,6 +115,19 @@ class ContinuousBatchSchedulerTest {
     }
 
     @Test
+    void aQuestionThatPlacesTheImageAfterTextIsNotForkedFromAnotherPrefix() {
+        List<GenerationRequest> tasks = List.of(
+                GenerationRequest.builder("c").image(wide).task(Task.CAPTION).maxNewTokens(6).build(),
+                GenerationRequest.builder("p").image(wide).question("Look at this: <image> What is it?").maxNewTokens(6).build(),
+                GenerationRequest.builder("o").image(wide).task(Task.OCR).maxNewTokens(6).build());
+        List<CompletableFuture<GenerationResult>> together = serial.submitAll(tasks);
+        for (int i = 0; i < tasks.size(); i++) {
+            assertArrayEquals(serial.generateNow(tasks.get(i)).generatedIds(), join(together.get(i)).generatedIds(),
+                    tasks.get(i).requestId());
+        }
+    }
+
+    @Test
     void aPoisonedRequestFailsAloneInItsBatch() {
         byte[] truncated = java.util.Arrays.copyOf(wide, wide.length / 2);
         List<GenerationRequest> requests = List.of(
