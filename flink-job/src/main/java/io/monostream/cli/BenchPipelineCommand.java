@@ -49,6 +49,7 @@ final class BenchPipelineCommand {
     static final String USAGE = """
             usage: monostream bench-pipeline [--model DIR] [--events N] [--tasks CAPTION,OCR] [--max-new-tokens N]
                                              [--max-tiles N] [--capacity N] [--identity-events N]
+                                             [--dtype f32|bf16] [--device cpu|cuda[:N]] [--threads N]
 
               --model DIR          checkpoint [the demo model in the jar]
               --events N           distinct images per engine run [200]
@@ -57,6 +58,9 @@ final class BenchPipelineCommand {
               --max-tiles N        [1]
               --capacity N         requests in flight: the async capacity, and the bare engine's concurrency [16]
               --identity-events N  events for the identity-model ceiling [3000]
+              --dtype f32|bf16     compute dtype [f32]
+              --device cpu|cuda[:N] device [cpu]
+              --threads N          intra-op threads [libtorch's]
             """;
     private static final int WARMUP = 4;
 
@@ -71,7 +75,7 @@ final class BenchPipelineCommand {
 
     static int run(String[] args) throws IOException {
         Flags flags = Flags.parse("bench-pipeline", args, Set.of("model", "events", "tasks", "max-new-tokens",
-                "max-tiles", "capacity", "identity-events"), Set.of("help"));
+                "max-tiles", "capacity", "identity-events", "dtype", "device", "threads"), Set.of("help"));
         if (flags.has("help")) {
             System.out.print(USAGE);
             return 0;
@@ -87,6 +91,7 @@ final class BenchPipelineCommand {
             Path model = flags.has("model") ? flags.existingPath("model").toAbsolutePath() : DemoModel.extractTo(work);
             Configuration conf = new Configuration();
             conf.setString(MonostreamOptions.MODEL_PATH.key(), model.toString());
+            EngineChoice.apply(flags, conf);
             conf.setString(MonostreamOptions.MAX_TILES.key(), String.valueOf(maxTiles));
             conf.setString(MonostreamOptions.MAX_NEW_TOKENS_DEFAULT.key(), String.valueOf(maxNewTokens));
             conf.setString(MonostreamOptions.ASYNC_CAPACITY.key(), String.valueOf(capacity));

@@ -43,7 +43,7 @@ import java.util.stream.Stream;
  */
 public final class DemoCommand {
     private static final String USAGE = """
-            usage: monostream demo [--model DIR] [--timeout SECONDS] [--max-new-tokens N] [--max-tiles N] [--web-ui-port P]
+            usage: monostream demo [--model DIR] [--timeout SECONDS] [--max-new-tokens N] [--max-tiles N] [--web-ui-port P] [--dtype f32|bf16] [--device cpu|cuda[:N]] [--threads N]
 
             Starts a Kafka broker and a Flink MiniCluster in this process, runs the job, sends sample
             images (drawn by the demo itself) and one broken image, prints each result and dead letter as
@@ -54,12 +54,15 @@ public final class DemoCommand {
               --max-new-tokens N   tokens per answer [24]
               --max-tiles N        448x448 tiles per image (256 image tokens each) [2]
               --web-ui-port P      port of the Flink web UI [a free port]
+              --dtype f32|bf16     compute dtype [f32]
+              --device cpu|cuda[:N] device [cpu]
+              --threads N          intra-op threads [libtorch's]
             """;
 
     private DemoCommand() {}
 
     public static int run(String[] args) throws IOException {
-        Flags flags = Flags.parse("demo", args, Set.of("model", "timeout", "max-new-tokens", "max-tiles", "web-ui-port"),
+        Flags flags = Flags.parse("demo", args, Set.of("model", "timeout", "max-new-tokens", "max-tiles", "web-ui-port", "dtype", "device", "threads"),
                 Set.of("help"));
         if (flags.has("help")) {
             System.out.print(USAGE);
@@ -84,7 +87,7 @@ public final class DemoCommand {
                 say("       Its weights are random, so it writes MEANINGLESS text: the demo shows the pipeline,");
                 say("       not the model. Pass --model DIR with a real Mono-InternVL checkpoint for real captions.");
             }
-            return runDemo(model, timeout, maxNewTokens, maxTiles, port == 0 ? freePort() : port);
+            return runDemo(model, flags, timeout, maxNewTokens, maxTiles, port == 0 ? freePort() : port);
         } catch (IOException | RuntimeException e) {
             throw e;
         } catch (Exception e) {
@@ -95,7 +98,7 @@ public final class DemoCommand {
         }
     }
 
-    private static int runDemo(Path model, Duration timeout, int maxNewTokens, int maxTiles, int port) throws Exception {
+    private static int runDemo(Path model, Flags flags, Duration timeout, int maxNewTokens, int maxTiles, int port) throws Exception {
         try (EmbeddedKafka kafka = EmbeddedKafka.start()) {
             say("kafka: in-process KRaft broker at " + kafka.bootstrapServers());
             String images = MonostreamOptions.TOPIC_IMAGES.defaultValue();
@@ -107,6 +110,7 @@ public final class DemoCommand {
             Configuration conf = new Configuration();
             conf.setString(MonostreamOptions.BOOTSTRAP_SERVERS.key(), kafka.bootstrapServers());
             conf.setString(MonostreamOptions.MODEL_PATH.key(), model.toString());
+            EngineChoice.apply(flags, conf);
             conf.setString(MonostreamOptions.CHECKPOINT_INTERVAL.key(), "1 s");
             conf.setString(MonostreamOptions.MAX_TILES.key(), String.valueOf(maxTiles));
             conf.setString(MonostreamOptions.MAX_NEW_TOKENS_DEFAULT.key(), String.valueOf(maxNewTokens));
