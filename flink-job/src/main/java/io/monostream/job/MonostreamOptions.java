@@ -77,6 +77,8 @@ public final class MonostreamOptions {
             .durationType().defaultValue(Duration.ofSeconds(20)).withDescription("HTTP whole-response timeout.");
     public static final ConfigOption<Long> FETCH_MAX_BYTES = ConfigOptions.key("fetch.max-bytes")
             .longType().defaultValue(32L << 20).withDescription("Largest body fetched by URI (also capped by limits.max-bytes).");
+    public static final ConfigOption<Integer> FETCH_THREADS = ConfigOptions.key("fetch.threads")
+            .intType().defaultValue(4).withDescription("Threads per subtask that fetch images named by URI (off the task thread).");
 
     public static final ConfigOption<Duration> ASYNC_TIMEOUT = ConfigOptions.key("async.timeout")
             .durationType().defaultValue(Duration.ofMinutes(5)).withDescription("Model stage timeout per request, retries included (MODEL_TIMEOUT).");

@@ -76,8 +76,13 @@ public final class MonostreamPipeline {
                                                AsyncFunction<TaskRequest, Outcome> model) {
         DataStream<InboundEvent> events = env.fromSource(source(conf), WatermarkStrategy.noWatermarks(), "images")
                 .uid("source").name("KafkaSource images");
-        SingleOutputStreamOperator<TaskRequest> requests = events
-                .process(new ResolveStage(ResolveSettings.from(conf))).uid("resolve").name("resolve + limits + fan-out");
+        ResolveSettings settings = ResolveSettings.from(conf);
+        // claim checks are fetched asynchronously, so a slow server never blocks the task thread
+        DataStream<InboundEvent> fetched = AsyncDataStream.unorderedWait(events, new FetchStage(settings),
+                        FetchStage.timeoutMillis(settings), TimeUnit.MILLISECONDS, conf.get(MonostreamOptions.ASYNC_CAPACITY))
+                .uid("fetch").name("fetch by URI (async)");
+        SingleOutputStreamOperator<TaskRequest> requests = fetched
+                .process(new ResolveStage(settings)).uid("resolve").name("limits + fan-out");
         Duration timeout = conf.get(MonostreamOptions.ASYNC_TIMEOUT);
         DataStream<Outcome> answered = AsyncDataStream.unorderedWaitWithRetry(requests, model,
                         timeout.toMillis(), TimeUnit.MILLISECONDS, conf.get(MonostreamOptions.ASYNC_CAPACITY),

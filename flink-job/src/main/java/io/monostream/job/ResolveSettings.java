@@ -18,7 +18,8 @@ public record ResolveSettings(
         long maxBytes,
         long maxPixels,
         int defaultMaxNewTokens,
-        int maxNewTokensLimit) implements Serializable {
+        int maxNewTokensLimit,
+        int fetchThreads) implements Serializable {
 
     public static ResolveSettings from(Configuration c) {
         return new ResolveSettings(
@@ -31,7 +32,8 @@ public record ResolveSettings(
                 c.get(MonostreamOptions.LIMIT_MAX_BYTES),
                 c.get(MonostreamOptions.LIMIT_MAX_PIXELS),
                 c.get(MonostreamOptions.MAX_NEW_TOKENS_DEFAULT),
-                c.get(MonostreamOptions.MAX_NEW_TOKENS_LIMIT));
+                c.get(MonostreamOptions.MAX_NEW_TOKENS_LIMIT),
+                c.get(MonostreamOptions.FETCH_THREADS));
     }
 
 }

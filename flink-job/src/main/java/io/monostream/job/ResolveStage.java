@@ -1,8 +1,5 @@
 package io.monostream.job;
 
-import io.monostream.job.resolve.FetchException;
-import io.monostream.job.resolve.FileFetcher;
-import io.monostream.job.resolve.HttpFetcher;
 import io.monostream.job.resolve.ImageCheck;
 import io.monostream.schema.ReasonCode;
 import io.monostream.vision.ImageLimits;
@@ -14,15 +11,12 @@ import org.apache.flink.streaming.api.functions.ProcessFunction;
 import org.apache.flink.util.Collector;
 import org.apache.flink.util.OutputTag;
 
-import java.net.URI;
-import java.net.URISyntaxException;
 import java.util.LinkedHashSet;
-import java.util.Locale;
 import java.util.Set;
 
 /**
- * Resolve, check and fan out: the image's bytes (inline, file: or http(s):), the image limits,
- * then one {@link TaskRequest} per requested task. Anything refused goes to {@link #FAILURES}
+ * Check and fan out, after {@link FetchStage} has turned any URI into bytes: the request's own
+ * checks, the image limits from the header, then one {@link TaskRequest} per requested task. Anything refused goes to {@link #FAILURES}
  * as a dead-letter {@link Outcome}: for the whole event when the event or its image is bad, per
  * task when only a task is bad.
  */
@@ -35,8 +29,6 @@ public class ResolveStage extends ProcessFunction<InboundEvent, TaskRequest> {
 
     private final ResolveSettings settings;
 
-    private transient FileFetcher files;
-    private transient HttpFetcher http;
     private transient ImageCheck check;
     private transient Counter requestsOut;
 
@@ -46,18 +38,8 @@ public class ResolveStage extends ProcessFunction<InboundEvent, TaskRequest> {
 
     @Override
     public void open(OpenContext ctx) {
-        files = new FileFetcher(settings.allowedRoots());
-        http = new HttpFetcher(settings.allowedHosts(), settings.allowPrivateAddresses(),
-                settings.connectTimeout(), settings.readTimeout());
         check = new ImageCheck(new ImageLimits(settings.maxBytes(), settings.maxPixels()));
         requestsOut = getRuntimeContext().getMetricGroup().counter("taskRequestsOut");
-    }
-
-    @Override
-    public void close() {
-        if (http != null) {
-            http.close();
-        }
     }
 
     @Override
@@ -77,13 +59,14 @@ public class ResolveStage extends ProcessFunction<InboundEvent, TaskRequest> {
                     "max_new_tokens " + maxNewTokens + " outside [1, " + settings.maxNewTokensLimit() + "]")));
             return;
         }
-        byte[] image;
-        try {
-            image = resolve(in);
-            check.check(image);
-        } catch (FetchException e) {
-            ctx.output(FAILURES, Outcome.failed(in.origin, null, Failure.of(e.reason(), "resolve", e.getMessage())));
+        if (in.uri != null) { // FetchStage replaces every URI with bytes or a failure before this stage
+            ctx.output(FAILURES, Outcome.failed(in.origin, null,
+                    Failure.of(ReasonCode.FETCH_FAILED, "resolve", "the image at " + in.uri + " was not fetched")));
             return;
+        }
+        byte[] image = in.image;
+        try {
+            check.check(image);
         } catch (ImageRejectedException e) {
             ctx.output(FAILURES, Outcome.failed(in.origin, null,
                     Failure.of(ReasonCodes.of(e.reason()), "resolve", e.getMessage())));
@@ -105,24 +88,5 @@ public class ResolveStage extends ProcessFunction<InboundEvent, TaskRequest> {
             requestsOut.inc();
             out.collect(r);
         }
-    }
-
-    private byte[] resolve(InboundEvent in) throws FetchException {
-        if (in.uri == null) {
-            return in.image;
-        }
-        URI uri;
-        try {
-            uri = new URI(in.uri);
-        } catch (URISyntaxException e) {
-            throw new FetchException(ReasonCode.FETCH_DENIED, "not a URI: " + e.getMessage());
-        }
-        String scheme = uri.getScheme() == null ? "" : uri.getScheme().toLowerCase(Locale.ROOT);
-        long cap = Math.min(settings.maxBytes(), settings.fetchMaxBytes());
-        return switch (scheme) {
-            case "file" -> files.fetch(uri, cap);
-            case "http", "https" -> http.fetch(uri, cap);
-            default -> throw new FetchException(ReasonCode.FETCH_DENIED, "scheme '" + scheme + "' is not allowed");
-        };
     }
 }
