@@ -84,7 +84,6 @@ public final class Engine implements AutoCloseable {
      */
     public List<CompletableFuture<GenerationResult>> submitAll(List<GenerationRequest> requests) {
         long now = System.nanoTime();
-        List<CompletableFuture<GenerationResult>> futures = new ArrayList<>(requests.size());
         List<List<Integer>> groups = groupByImage(requests);
         List<CompletableFuture<GenerationResult>> byIndex = new ArrayList<>();
         for (int i = 0; i < requests.size(); i++) {
@@ -110,8 +109,7 @@ public final class Engine implements AutoCloseable {
                 members.forEach(f -> f.completeExceptionally(new EngineException(FailureReason.ENGINE_CLOSED, "the engine is closed")));
             }
         }
-        futures.addAll(byIndex);
-        return futures;
+        return byIndex;
     }
 
     /** Indices of requests grouped by identical image bytes and tile limit, in first-seen order. */
