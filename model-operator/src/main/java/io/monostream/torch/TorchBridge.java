@@ -168,9 +168,9 @@ public final class TorchBridge {
     void requireCuda(Device d) {
         if (!cudaLibrary) {
             throw new TorchException("device " + d + " asked for, but DJL loaded a CPU-only libtorch from "
-                    + libraryDir + ": put DJL's CUDA flavour on the classpath (ai.djl.pytorch:pytorch-native-cu128:"
-                    + "2.7.1:linux-x86_64 instead of pytorch-native-cpu) or set PYTORCH_FLAVOR=cu128 with network"
-                    + " access, and run on a machine with an NVIDIA driver (README, \"GPU\")");
+                    + libraryDir + ": give DJL a CUDA libtorch 2.7.1 (PYTORCH_LIBRARY_PATH=<libtorch>/lib with"
+                    + " PYTORCH_FLAVOR=cu128, or PYTORCH_FLAVOR=cu128 with network access and without"
+                    + " -Dai.djl.offline=true) on a machine with an NVIDIA driver (README, \"GPU\")");
         }
         int gpus = Engine.getEngine("PyTorch").getGpuCount();
         if (d.index() >= gpus) {

@@ -22,7 +22,7 @@ class CudaDeviceTest {
             String m = e.getMessage();
             assertEquals(-1, m.indexOf('\n'), m);
             assertTrue(m.startsWith("device cuda:"), m);
-            assertTrue(m.contains("pytorch-native-cu128") && m.contains("PYTORCH_FLAVOR"), m);
+            assertTrue(m.contains("PYTORCH_LIBRARY_PATH") && m.contains("PYTORCH_FLAVOR"), m);
         }
     }
 
