@@ -188,14 +188,8 @@ public final class TorchBridge {
             return Optional.empty();
         }
         MemorySegment out = OUT.get();
-        try {
-            check("aoti_torch_get_current_cuda_stream",
-                    (int) currentCudaStream.get().invokeExact(device.index(), out));
-        } catch (TorchException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        MethodHandle get = currentCudaStream.get();
+        invoke("aoti_torch_get_current_cuda_stream", () -> (int) get.invokeExact(device.index(), out));
         return Optional.of(out.get(ADDRESS, 0));
     }
 
@@ -245,35 +239,17 @@ public final class TorchBridge {
 
     MemorySegment newHandle(MemorySegment handle) {
         MemorySegment out = OUT.get();
-        try {
-            check("aoti_torch_new_tensor_handle", (int) newTensorHandle.invokeExact(handle, out));
-        } catch (TorchException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        invoke("aoti_torch_new_tensor_handle", () -> (int) newTensorHandle.invokeExact(handle, out));
         return out.get(ADDRESS, 0);
     }
 
     void deleteHandle(MemorySegment handle) {
-        try {
-            check("aoti_torch_delete_tensor_object", (int) deleteTensorObject.invokeExact(handle));
-        } catch (TorchException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        invoke("aoti_torch_delete_tensor_object", () -> (int) deleteTensorObject.invokeExact(handle));
     }
 
     long dataAddress(MemorySegment handle) {
         MemorySegment out = OUT.get();
-        try {
-            check("aoti_torch_get_data_ptr", (int) getDataPtr.invokeExact(handle, out));
-        } catch (TorchException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        invoke("aoti_torch_get_data_ptr", () -> (int) getDataPtr.invokeExact(handle, out));
         return out.get(JAVA_LONG, 0);
     }
 
@@ -287,17 +263,11 @@ public final class TorchBridge {
 
     private long[] dims(MemorySegment handle, MethodHandle getter, String name) {
         MemorySegment out = OUT.get();
-        try {
-            check("aoti_torch_get_dim", (int) getDim.invokeExact(handle, out));
-            int ndim = (int) out.get(JAVA_LONG, 0);
-            check(name, (int) getter.invokeExact(handle, out));
-            // borrowed pointer into the tensor's own metadata: copy it out at once
-            return out.get(ADDRESS, 0).reinterpret(8L * ndim).toArray(JAVA_LONG);
-        } catch (TorchException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        invoke("aoti_torch_get_dim", () -> (int) getDim.invokeExact(handle, out));
+        int ndim = (int) out.get(JAVA_LONG, 0);
+        invoke(name, () -> (int) getter.invokeExact(handle, out));
+        // borrowed pointer into the tensor's own metadata: copy it out at once
+        return out.get(ADDRESS, 0).reinterpret(8L * ndim).toArray(JAVA_LONG);
     }
 
     int dtype(MemorySegment handle) {
@@ -312,13 +282,7 @@ public final class TorchBridge {
 
     private int intProperty(MemorySegment handle, MethodHandle getter, String name) {
         MemorySegment out = OUT.get();
-        try {
-            check(name, (int) getter.invokeExact(handle, out));
-        } catch (TorchException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        invoke(name, () -> (int) getter.invokeExact(handle, out));
         return out.get(JAVA_INT, 0);
     }
 
@@ -331,8 +295,6 @@ public final class TorchBridge {
                     data, (long) sizes.length, s, st, 0L, dtypeCode(dtype),
                     deviceTypeCode(device), deviceIndexCode(device), out));
             return out.get(ADDRESS, 0);
-        } catch (TorchException e) {
-            throw e;
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -347,21 +309,13 @@ public final class TorchBridge {
                     (long) sizes.length, s, st, dtypeCode(dtype),
                     deviceTypeCode(device), deviceIndexCode(device), out));
             return out.get(ADDRESS, 0);
-        } catch (TorchException e) {
-            throw e;
         } catch (Throwable t) {
             throw rethrow(t);
         }
     }
 
     void copyInto(MemorySegment dst, MemorySegment src) {
-        try {
-            check("aoti_torch_copy_", (int) copy.invokeExact(dst, src, 0));
-        } catch (TorchException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        invoke("aoti_torch_copy_", () -> (int) copy.invokeExact(dst, src, 0));
     }
 
     /**
@@ -394,25 +348,13 @@ public final class TorchBridge {
 
     MemorySegment cpuAdd(MemorySegment a, MemorySegment b, double alpha) {
         MemorySegment out = OUT.get();
-        try {
-            check("aoti_torch_cpu_add_Tensor", (int) cpuAddTensor.invokeExact(a, b, alpha, out));
-        } catch (TorchException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        invoke("aoti_torch_cpu_add_Tensor", () -> (int) cpuAddTensor.invokeExact(a, b, alpha, out));
         return out.get(ADDRESS, 0);
     }
 
     MemorySegment cpuMul(MemorySegment a, MemorySegment b) {
         MemorySegment out = OUT.get();
-        try {
-            check("aoti_torch_cpu_mul_Tensor", (int) cpuMulTensor.invokeExact(a, b, out));
-        } catch (TorchException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        invoke("aoti_torch_cpu_mul_Tensor", () -> (int) cpuMulTensor.invokeExact(a, b, out));
         return out.get(ADDRESS, 0);
     }
 
@@ -422,18 +364,30 @@ public final class TorchBridge {
      */
     MemorySegment cpuLinearPointwise(MemorySegment x, MemorySegment w, MemorySegment biasSlot) {
         MemorySegment out = OUT.get();
-        try {
-            check("aoti_torch_cpu__linear_pointwise", (int) cpuLinearPointwise.invokeExact(
-                    x, w, biasSlot, cString("none"), MemorySegment.NULL, 0L, MemorySegment.NULL, out));
-        } catch (TorchException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw rethrow(t);
-        }
+        MemorySegment none = cString("none");
+        invoke("aoti_torch_cpu__linear_pointwise", () -> (int) cpuLinearPointwise.invokeExact(
+                x, w, biasSlot, none, MemorySegment.NULL, 0L, MemorySegment.NULL, out));
         return out.get(ADDRESS, 0);
     }
 
     // ---- plumbing ------------------------------------------------------------------------
+
+    /** A native call that returns libtorch's error code. */
+    @FunctionalInterface
+    interface NativeCall {
+        int call() throws Throwable;
+    }
+
+    /** Runs a native call and turns a nonzero code or a failure into a TorchException naming the function. */
+    static void invoke(String function, NativeCall call) {
+        int code;
+        try {
+            code = call.call();
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        check(function, code);
+    }
 
     static void check(String function, int code) {
         if (code != 0) {
