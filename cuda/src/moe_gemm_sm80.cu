@@ -1,9 +1,9 @@
 // moe_gemm_sm80.cu: the fused MoE projections for sm_80/86/89 (and newer GPUs through the
 // compute_80 PTX): mma.sync m16n8k16 bf16 tensor cores fed by a 4-stage cp.async pipeline
 // and ldmatrix from XOR-swizzled shared memory. CTA tile 128 x 128 x 32, 8 warps of 64 x 32.
-#include <atomic>
 
 #include "epilogue.cuh"
+#include "launch.cuh"
 #include "gemm_params.h"
 #include "moe_schedule.h"
 #include "ptx.cuh"
@@ -134,20 +134,7 @@ __global__ void __launch_bounds__(kThreads, 2) moe_gemm_sm80(const __grid_consta
 
 template <Kind kKind>
 cudaError_t launch_sm80(const GemmParams& p, int32_t blocks, cudaStream_t stream) {
-    // Opting in to > 48 KiB of shared memory is per device; do it once per device.
-    static std::atomic<uint64_t> configured{0};
-    int device = 0;
-    cudaError_t err = cudaGetDevice(&device);
-    if (err != cudaSuccess) return err;
-    const uint64_t bit = device < 64 ? uint64_t(1) << device : 0;
-    if (bit == 0 || (configured.load(std::memory_order_acquire) & bit) == 0) {
-        err = cudaFuncSetAttribute(moe_gemm_sm80<kKind>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                   kSm80SmemBytes);
-        if (err != cudaSuccess) return err;
-        configured.fetch_or(bit, std::memory_order_release);
-    }
-    moe_gemm_sm80<kKind><<<blocks, kThreads, kSm80SmemBytes, stream>>>(p);
-    return cudaGetLastError();
+    return launch_with_smem<moe_gemm_sm80<kKind>, kSm80SmemBytes>(p, blocks, kThreads, stream);
 }
 
 template cudaError_t launch_sm80<Kind::GateUp>(const GemmParams&, int32_t, cudaStream_t);

@@ -2,9 +2,9 @@
 // m64n128k16 reading both operands from 128-byte-swizzled shared memory, fed by a 5-stage
 // cp.async pipeline (the gather of run rows and the zero fill past a run need no tensor
 // maps). CTA tile 128 x 128 x 64: two warpgroups of 64 rows each, one wgmma group in flight.
-#include <atomic>
 
 #include "epilogue.cuh"
+#include "launch.cuh"
 #include "gemm_params.h"
 #include "moe_schedule.h"
 #include "ptx.cuh"
@@ -115,20 +115,7 @@ __global__ void __launch_bounds__(kThreads, 1) moe_gemm_sm90(const __grid_consta
 
 template <Kind kKind>
 cudaError_t launch_sm90(const GemmParams& p, int32_t blocks, cudaStream_t stream) {
-    // Opting in to > 48 KiB of shared memory is per device; do it once per device.
-    static std::atomic<uint64_t> configured{0};
-    int device = 0;
-    cudaError_t err = cudaGetDevice(&device);
-    if (err != cudaSuccess) return err;
-    const uint64_t bit = device < 64 ? uint64_t(1) << device : 0;
-    if (bit == 0 || (configured.load(std::memory_order_acquire) & bit) == 0) {
-        err = cudaFuncSetAttribute(moe_gemm_sm90<kKind>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                   kSm90SmemBytes);
-        if (err != cudaSuccess) return err;
-        configured.fetch_or(bit, std::memory_order_release);
-    }
-    moe_gemm_sm90<kKind><<<blocks, kThreads, kSm90SmemBytes, stream>>>(p);
-    return cudaGetLastError();
+    return launch_with_smem<moe_gemm_sm90<kKind>, kSm90SmemBytes>(p, blocks, kThreads, stream);
 }
 
 template cudaError_t launch_sm90<Kind::GateUp>(const GemmParams&, int32_t, cudaStream_t);
