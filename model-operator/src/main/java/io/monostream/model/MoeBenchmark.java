@@ -55,11 +55,7 @@ public final class MoeBenchmark {
             boolean fused = implementation.kernel().isPresent();
             NDArray x = Aten.cast(m.randomNormal(new Shape(tokens, hidden)), DType.BF16);
             for (double fraction : fractions) {
-                int visual = (int) Math.round(tokens * fraction);
-                boolean[] mask = new boolean[tokens];
-                int start = (tokens - visual) / 2;
-                Arrays.fill(mask, start, start + visual, true);
-                ModalityRuns runs = ModalityRuns.of(mask);
+                ModalityRuns runs = imageInTheMiddle(tokens, fraction);
                 double diff = Double.NaN;
                 if (fused) {
                     try (NDManager s = m.newSubManager()) {
@@ -82,6 +78,15 @@ public final class MoeBenchmark {
             }
             return new CudaResult(implementation, rows);
         }
+    }
+
+    /** {@code fraction} of the tokens as one image block in the middle of the sequence, as in a real prompt. */
+    private static ModalityRuns imageInTheMiddle(int tokens, double fraction) {
+        int visual = (int) Math.round(tokens * fraction);
+        boolean[] mask = new boolean[tokens];
+        int start = (tokens - visual) / 2;
+        Arrays.fill(mask, start, start + visual, true);
+        return ModalityRuns.of(mask);
     }
 
     private static FeedForward randomBf16Expert(NDManager m, int hidden, int intermediate, float scale) {
@@ -112,11 +117,7 @@ public final class MoeBenchmark {
             MultimodalMoe moe = new MultimodalMoe(randomExpert(m, hidden, intermediate, scale), randomExpert(m, hidden, intermediate, scale));
             NDArray x = m.randomNormal(new Shape(tokens, hidden));
             for (double fraction : fractions) {
-                int visual = (int) Math.round(tokens * fraction);
-                boolean[] mask = new boolean[tokens];
-                int start = (tokens - visual) / 2;
-                Arrays.fill(mask, start, start + visual, true);
-                ModalityRuns runs = ModalityRuns.of(mask);
+                ModalityRuns runs = imageInTheMiddle(tokens, fraction);
                 double diff;
                 try (NDManager s = m.newSubManager()) {
                     NDArray xs = x.duplicate();
