@@ -20,14 +20,8 @@ public final class Sampler {
         if (params.isGreedy()) {
             return argmax(logits);
         }
-        int n = logits.length;
-        Integer[] order = new Integer[n];
-        for (int i = 0; i < n; i++) {
-            order[i] = i;
-        }
-        // highest logit first; ties by lower id so the order is deterministic
-        Arrays.sort(order, (a, b) -> logits[a] != logits[b] ? Float.compare(logits[b], logits[a]) : Integer.compare(a, b));
-        int keep = params.topK() > 0 ? Math.min(params.topK(), n) : n;
+        int[] order = candidates(logits);
+        int keep = params.topK() > 0 ? Math.min(params.topK(), order.length) : order.length;
         double max = logits[order[0]];
         double[] probs = new double[keep];
         double sum = 0;
@@ -61,6 +55,38 @@ public final class Sampler {
             }
         }
         return order[keep - 1];
+    }
+
+    /**
+     * Token ids worth sampling, highest logit first (ties by lower id). Tokens more than
+     * {@value #NEGLIGIBLE} temperatures below the maximum (relative probability under e^-40) are
+     * left out, so a step sorts a handful of candidates rather than the whole vocabulary.
+     */
+    private int[] candidates(float[] logits) {
+        float max = logits[argmax(logits)];
+        double floor = max - NEGLIGIBLE * params.temperature();
+        long[] packed = new long[logits.length];
+        int n = 0;
+        for (int id = 0; id < logits.length; id++) {
+            if (logits[id] >= floor) {
+                // ascending sort of (-logit, id) == descending logit, then ascending id
+                packed[n++] = ((long) sortable(-logits[id]) << 32) | id;
+            }
+        }
+        Arrays.sort(packed, 0, n);
+        int[] order = new int[n];
+        for (int i = 0; i < n; i++) {
+            order[i] = (int) packed[i];
+        }
+        return order;
+    }
+
+    private static final double NEGLIGIBLE = 40;
+
+    /** A float's bits mapped so that signed int order is float order. */
+    private static int sortable(float f) {
+        int bits = Float.floatToIntBits(f);
+        return bits >= 0 ? bits : bits ^ 0x7fffffff;
     }
 
     public static int argmax(float[] logits) {
