@@ -164,22 +164,27 @@ public final class Engine implements AutoCloseable {
         }
     }
 
+    /** Preprocesses one group (requests on the same image bytes) and hands it to the scheduler. */
     private void prepare(List<GenerationRequest> requests, List<CompletableFuture<GenerationResult>> futures, long submitted) {
+        ImageKey key = requests.get(0).image() == null ? null : ImageKey.of(requests.get(0));
+        Generator.Prepared shared = key == null ? null : recentImages.get(key);
         List<Sequence> members = new ArrayList<>();
-        Generator.Prepared shared = null;
-        if (requests.get(0).image() != null) {
-            shared = recentImages.get(ImageKey.of(requests.get(0)));
-        }
         for (int i = 0; i < requests.size(); i++) {
             CompletableFuture<GenerationResult> f = futures.get(i);
             try {
                 Generator.Prepared p = shared == null ? generator.prepare(requests.get(i)) : generator.prepareLike(shared, requests.get(i));
-                if (shared == null && p.image() != null) {
+                if (shared == null && key != null) {
                     shared = p;
-                    recentImages.put(ImageKey.of(requests.get(i)), p);
+                    recentImages.put(key, p);
                 }
                 members.add(new Sequence(p, f, submitted));
-            } catch (ImageRejectedException | EngineException e) {
+            } catch (ImageRejectedException e) {
+                // the group's one image is bad: every member that still needs it fails the same way
+                for (int j = i; j < requests.size(); j++) {
+                    futures.get(j).completeExceptionally(e);
+                }
+                break;
+            } catch (EngineException e) {
                 f.completeExceptionally(e);
             } catch (IllegalArgumentException e) {
                 f.completeExceptionally(new EngineException(FailureReason.INVALID_REQUEST, e.getMessage(), e));
@@ -187,12 +192,7 @@ public final class Engine implements AutoCloseable {
                 f.completeExceptionally(new EngineException(FailureReason.MODEL_ERROR, "preprocessing failed: " + e, e));
             }
         }
-        if (members.isEmpty()) {
-            return;
-        }
-        if (members.size() == 1 || members.get(0).prepared.image() == null) {
-            members.forEach(s -> scheduler.enqueue(new ContinuousBatchScheduler.Group(new ArrayList<>(List.of(s)))));
-        } else {
+        if (!members.isEmpty()) {
             scheduler.enqueue(new ContinuousBatchScheduler.Group(members));
         }
     }
