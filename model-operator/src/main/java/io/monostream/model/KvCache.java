@@ -43,11 +43,6 @@ public final class KvCache implements AutoCloseable {
         return capacity;
     }
 
-    /** Bytes this cache holds once full: the figure the scheduler reserves at admission. */
-    public long reservedBytes() {
-        return bytesPerToken(keys.length, kvHeads, headDim, dataType) * capacity;
-    }
-
     public static long bytesPerToken(int layers, int kvHeads, int headDim, DataType dataType) {
         return 2L * layers * kvHeads * headDim * dataType.getNumOfBytes();
     }

@@ -98,14 +98,6 @@ public final class Generator implements AutoCloseable {
         return model;
     }
 
-    public InternLM2Tokenizer tokenizer() {
-        return tokenizer;
-    }
-
-    public ChatTemplate template() {
-        return template;
-    }
-
     /** The prompt and image of a request, ready for the model. */
     public record Prepared(GenerationRequest request, int[] inputIds, PreprocessedImage image, long preprocessNanos) {}
 
