@@ -46,8 +46,7 @@ final class RotaryEmbedding {
      */
     NDList cosSin(NDManager manager, int start, int length) {
         double base = base(start + length);
-        NDArray exponents = manager.arange(0, headDim, 2, DataType.FLOAT32).div((float) headDim);
-        NDArray invFreq = exponents.getNDArrayInternal().rpow((float) base).getNDArrayInternal().rdiv(1f);
+        NDArray invFreq = manager.create(base == theta ? thetaInvFreq(manager) : invFreq(manager, base));
         NDArray t = manager.arange(start, start + length, 1, DataType.FLOAT32);
         if ("linear".equals(scalingType)) {
             t = t.div((float) scalingFactor);
@@ -56,6 +55,26 @@ final class RotaryEmbedding {
         NDArray emb = NDArrays.concat(new NDList(freqs, freqs), 1);
         return new NDList(emb.cos(), emb.sin());
     }
+
+    /** inv_freq_i = 1 / base^(2i/d), computed by libtorch in fp32 exactly as the reference does. */
+    private float[] invFreq(NDManager manager, double base) {
+        try (NDManager scope = manager.newSubManager()) {
+            NDArray exponents = scope.arange(0, headDim, 2, DataType.FLOAT32).div((float) headDim);
+            return exponents.getNDArrayInternal().rpow((float) base).getNDArrayInternal().rdiv(1f).toFloatArray();
+        }
+    }
+
+    /** The frequencies at the checkpoint's own base, the same for every forward until dynamic NTK starts. */
+    private float[] thetaInvFreq(NDManager manager) {
+        float[] cached = thetaInvFreq;
+        if (cached == null) {
+            cached = invFreq(manager, theta);
+            thetaInvFreq = cached;
+        }
+        return cached;
+    }
+
+    private volatile float[] thetaInvFreq;
 
     /** x' = x·cos + rotate_half(x)·sin; x is [L, heads, d], cos/sin are [L, d]. */
     static NDArray apply(NDArray x, NDArray cos, NDArray sin) {
