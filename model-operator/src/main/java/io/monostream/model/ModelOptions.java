@@ -1,13 +1,16 @@
 package io.monostream.model;
 
+import io.monostream.torch.CpuLinearKernel;
 import io.monostream.torch.Device;
 
 /**
  * How {@link MonoInternVL} is loaded and run.
  *
  * @param precision element type of weights, activations and KV cache (spec §6 "Numerics")
- * @param prepackLinears reorder every linear weight once for oneDNN (faster prefill and decode);
- *     off keeps plain weights, for comparison. CPU only: on CUDA the weights stay plain.
+ * @param prepackLinears reorder every linear weight once for oneDNN; off keeps plain weights, which
+ *     decode multiplies through {@link CpuLinearKernel} at close to the read bandwidth (prefill runs
+ *     through libtorch either way). The default is plain when that kernel loads, else prepacked.
+ *     CPU only: on CUDA the weights stay plain.
  * @param fusedAttention attention through {@code aten::scaled_dot_product_attention}; off runs
  *     scores, softmax and P·V as separate ops, for comparison
  * @param device where weights, KV caches and activations live (checked with {@link Device#parse})
@@ -23,13 +26,14 @@ public record ModelOptions(Precision precision, boolean prepackLinears, boolean 
         this(precision, prepackLinears, fusedAttention, Device.CPU);
     }
 
-    /** The fast defaults (prepacked linears, fused attention) in {@code precision} on the CPU. */
+    /** The fast defaults (plain weights with the decode kernel, or prepacked; fused attention) in {@code precision} on the CPU. */
     public static ModelOptions of(Precision precision) {
         return of(precision, Device.CPU);
     }
 
     /** The fast defaults in {@code precision} on {@code device}. */
     public static ModelOptions of(Precision precision, Device device) {
-        return new ModelOptions(precision, true, true, device);
+        boolean prepack = device.type() == Device.Type.CPU && CpuLinearKernel.get().isEmpty();
+        return new ModelOptions(precision, prepack, true, device);
     }
 }

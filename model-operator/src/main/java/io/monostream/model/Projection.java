@@ -4,28 +4,35 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.nn.core.Linear;
 import io.monostream.torch.Aten;
+import io.monostream.torch.CpuLinearKernel;
 import io.monostream.torch.PackedLinear;
 import io.monostream.torch.Tensor;
 
 import java.util.UUID;
 
 /**
- * A linear layer {@code y = x·Wᵀ (+ b)} of the model on DJL arrays. By default the weight is
- * prepacked once for oneDNN ({@link PackedLinear}; BF16 and F32 alike), which accumulates in
- * fp32; otherwise it stays a plain array and runs through DJL's linear. The packed weight is
- * owned by the model's manager and freed with it.
+ * A linear layer {@code y = x·Wᵀ (+ b)} of the model on DJL arrays, accumulating in fp32 (BF16 and
+ * F32 alike). Either the weight is prepacked once for oneDNN ({@link PackedLinear}), or it stays a
+ * plain array: then decode-sized inputs (a few rows, no bias) go through {@link CpuLinearKernel},
+ * which streams the weight at close to the read bandwidth, and larger ones through DJL's linear.
+ * The weights are owned by the model's manager and freed with it.
  */
 final class Projection {
     private final PackedLinear packed;   // null when not prepacked
     private final NDArray weight;        // null when prepacked
+    private final Tensor weightTensor;   // the plain weight's storage as a tensor, for the kernel; null when prepacked
     private final NDArray bias;          // plain path only
+    private final CpuLinearKernel kernel; // null: no decode kernel for this layer
     private final long out;
     private final long in;
 
-    private Projection(PackedLinear packed, NDArray weight, NDArray bias, long out, long in) {
+    private Projection(PackedLinear packed, NDArray weight, Tensor weightTensor, NDArray bias, CpuLinearKernel kernel,
+            long out, long in) {
         this.packed = packed;
         this.weight = weight;
+        this.weightTensor = weightTensor;
         this.bias = bias;
+        this.kernel = kernel;
         this.out = out;
         this.in = in;
     }
@@ -39,10 +46,13 @@ final class Projection {
         if (prepack) {
             PackedLinear p = PackedLinear.of(weight, bias);
             owner.attachInternal(UUID.randomUUID().toString(), p);
-            return new Projection(p, null, null, shape[0], shape[1]);
+            return new Projection(p, null, null, null, null, shape[0], shape[1]);
         }
-        return new Projection(null, weight.toNDArray(owner), bias == null ? null : bias.toNDArray(owner),
-                shape[0], shape[1]);
+        NDArray plain = weight.toNDArray(owner);
+        Tensor own = Aten.wrap(plain);
+        owner.attachInternal(UUID.randomUUID().toString(), own);
+        CpuLinearKernel k = bias == null ? CpuLinearKernel.get().orElse(null) : null;
+        return new Projection(null, plain, own, bias == null ? null : bias.toNDArray(owner), k, shape[0], shape[1]);
     }
 
     /** A prepacked layer over a DJL weight (tests and benchmarks build experts this way). */
@@ -54,6 +64,12 @@ final class Projection {
 
     /** @param x [..., in] in the weight's dtype; @return [..., out] in x's manager */
     NDArray apply(NDArray x) {
+        if (kernel != null && x.getShape().size() / in <= CpuLinearKernel.MAX_ROWS) {
+            NDArray y = applyKernel(x);
+            if (y != null) {
+                return y;
+            }
+        }
         if (packed == null) {
             return (bias == null ? Linear.linear(x, weight) : Linear.linear(x, weight, bias)).singletonOrThrow();
         }
@@ -62,6 +78,27 @@ final class Projection {
         NDArray y;
         try (Tensor xt = Aten.wrap(rows); Tensor yt = packed.apply(xt)) {
             y = yt.toNDArray(x.getManager());
+        }
+        if (shape.length == 2) {
+            return y;
+        }
+        long[] outShape = shape.clone();
+        outShape[outShape.length - 1] = out;
+        return y.reshape(outShape);
+    }
+
+    /** Through the decode kernel, or null when it does not take x (e.g. a non-contiguous view). */
+    private NDArray applyKernel(NDArray x) {
+        long[] shape = x.getShape().getShape();
+        NDArray rows = shape.length == 2 ? x : x.reshape(-1, in);
+        NDArray y;
+        try (Tensor xt = Aten.wrap(rows)) {
+            if (!kernel.handles(xt, weightTensor)) {
+                return null;
+            }
+            try (Tensor yt = kernel.apply(xt, weightTensor)) {
+                y = yt.toNDArray(x.getManager());
+            }
         }
         if (shape.length == 2) {
             return y;

@@ -18,13 +18,17 @@ public final class TorchThreads {
     private TorchThreads() {
     }
 
-    /** Sets libtorch's intra-op thread count to {@code n} for the current thread. */
+    /**
+     * Sets libtorch's intra-op thread count to {@code n} for the current thread, and the pool of
+     * {@link CpuLinearKernel} (one per JVM) to {@code n}.
+     */
     public static void configure(int n) {
         if (n < 1) {
             throw new IllegalArgumentException("thread count must be >= 1, got " + n);
         }
         TorchBridge.get(); // DJL's engine (and its JNI library) must be loaded first
         JniUtils.setNumThreads(n);
+        CpuLinearKernel.get().ifPresent(k -> k.threads(n));
     }
 
     /** libtorch's intra-op thread count as seen from the current thread. */
