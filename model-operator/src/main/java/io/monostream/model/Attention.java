@@ -6,6 +6,8 @@ import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
 import io.monostream.torch.Aten;
+import io.monostream.torch.CpuKernels;
+import io.monostream.torch.Tensor;
 
 import java.util.List;
 import java.util.Optional;
@@ -29,6 +31,7 @@ final class Attention {
     private final int headDim;
     private final int group;
     private final boolean fused;
+    private final CpuKernels kernel; // null: decode attention through libtorch too
 
     /** Rows [offset, offset + length) of the batch belong to one sequence with these rotary tables. */
     record Segment(int offset, int length, KvCache cache, NDArray cos, NDArray sin) {}
@@ -42,6 +45,7 @@ final class Attention {
         this.headDim = headDim;
         this.group = heads / kvHeads;
         this.fused = fused;
+        this.kernel = fused ? CpuKernels.get().orElse(null) : null;
     }
 
     /** @param x [N, H] normalised hidden states of every new row in the batch; @return [N, H] */
@@ -59,6 +63,12 @@ final class Attention {
 
     /** Causal attention of one sequence's new rows; @return [L, heads · d] */
     private NDArray attend(NDArray qkv, Segment s, int layer) {
+        if (kernel != null && s.length() == 1) {
+            NDArray out = attendDecode(qkv, s, layer);
+            if (out != null) {
+                return out;
+            }
+        }
         int length = s.length();
         KvCache cache = s.cache();
         int past = cache.length();
@@ -91,6 +101,22 @@ final class Attention {
                 mask, 0.0, false, null, false); // [1, kvHeads, group · L, d]
         return out.reshape(kvHeads, group, length, headDim).transpose(2, 0, 1, 3)
                 .reshape(length, (long) heads * headDim);
+    }
+
+    /** One new token in one call to {@link CpuKernels#attendDecode}; null when it does not take these arrays (e.g. CUDA). */
+    private NDArray attendDecode(NDArray qkv, Segment s, int layer) {
+        if (qkv.getDevice().isGpu()) {
+            return null;
+        }
+        Tensor[] cache = s.cache().tensors(layer);
+        try (Tensor q = Aten.wrap(qkv); Tensor cos = Aten.wrap(s.cos()); Tensor sin = Aten.wrap(s.sin())) {
+            if (!q.isContiguous() || !cos.isContiguous() || !sin.isContiguous()) {
+                return null;
+            }
+            try (Tensor out = kernel.attendDecode(q, cos, sin, cache[0], cache[1], s.cache().length())) {
+                return out.toNDArray(qkv.getManager());
+            }
+        }
     }
 
     /** Scores, fp32 softmax and P·V as separate ops (the reference's way); q [heads, L, d]. */

@@ -26,6 +26,10 @@ final class FeedForward {
     }
 
     NDArray forward(NDArray x) {
+        NDArray gated = Projection.gated(w1, w3, x); // decode: one pass over w1 and w3
+        if (gated != null) {
+            return w2.apply(gated);
+        }
         NDArray gate = Aten.call(x.getManager(), "aten::silu", "", w1.apply(x));
         NDArray up = w3.apply(x);
         return w2.apply(gate.mul(up));

@@ -7,6 +7,7 @@ import ai.djl.ndarray.types.DataType;
 import ai.djl.ndarray.types.Shape;
 import io.monostream.torch.Aten;
 import io.monostream.torch.DType;
+import io.monostream.torch.Tensor;
 
 /**
  * Keys and values of one sequence, per layer, as [kvHeads, capacity, headDim] (keys already
@@ -22,6 +23,7 @@ public final class KvCache implements AutoCloseable {
     private final DataType dataType;
     private final NDArray[] keys;
     private final NDArray[] values;
+    private final Tensor[][] tensors; // per layer: the key and value arrays' storage as tensors, for kernels
     private int length;
 
     KvCache(NDManager parent, int layers, int kvHeads, int headDim, int capacity, DataType dataType) {
@@ -32,6 +34,7 @@ public final class KvCache implements AutoCloseable {
         this.dataType = dataType;
         this.keys = new NDArray[layers];
         this.values = new NDArray[layers];
+        this.tensors = new Tensor[layers][];
     }
 
     /** Tokens cached so far (the position of the next token). */
@@ -57,15 +60,39 @@ public final class KvCache implements AutoCloseable {
         if (end > capacity) {
             throw new IllegalStateException("KV cache overflow: " + end + " tokens in a cache of " + capacity);
         }
-        if (keys[layer] == null) {
-            keys[layer] = zeros(manager, capacity);
-            values[layer] = zeros(manager, capacity);
-        }
+        allocate(layer);
         NDIndex rows = new NDIndex(":, {}:{}, :", length, end);
         keys[layer].set(rows, k);
         values[layer].set(rows, v);
         NDIndex prefix = new NDIndex(":, :{}, :", end);
         return new NDArray[] {keys[layer].get(k.getManager(), prefix), values[layer].get(k.getManager(), prefix)};
+    }
+
+    /**
+     * The layer's keys and values [kvHeads, capacity, d] as tensors sharing the cache's storage,
+     * for a kernel that writes row {@link #length()} itself ({@code CpuKernels#attendDecode}).
+     * Owned by the cache: do not close them.
+     */
+    Tensor[] tensors(int layer) {
+        if (length + 1 > capacity) {
+            throw new IllegalStateException("KV cache overflow: " + (length + 1) + " tokens in a cache of " + capacity);
+        }
+        allocate(layer);
+        if (tensors[layer] == null) {
+            Tensor k = Aten.wrap(keys[layer]);
+            Tensor v = Aten.wrap(values[layer]);
+            manager.attachInternal(java.util.UUID.randomUUID().toString(), k);
+            manager.attachInternal(java.util.UUID.randomUUID().toString(), v);
+            tensors[layer] = new Tensor[] {k, v};
+        }
+        return tensors[layer];
+    }
+
+    private void allocate(int layer) {
+        if (keys[layer] == null) {
+            keys[layer] = zeros(manager, capacity);
+            values[layer] = zeros(manager, capacity);
+        }
     }
 
     /** Called once per forward after every layer appended. */

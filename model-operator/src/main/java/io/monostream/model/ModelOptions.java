@@ -1,6 +1,6 @@
 package io.monostream.model;
 
-import io.monostream.torch.CpuLinearKernel;
+import io.monostream.torch.CpuKernels;
 import io.monostream.torch.Device;
 
 /**
@@ -8,7 +8,7 @@ import io.monostream.torch.Device;
  *
  * @param precision element type of weights, activations and KV cache (spec §6 "Numerics")
  * @param prepackLinears reorder every linear weight once for oneDNN; off keeps plain weights, which
- *     decode multiplies through {@link CpuLinearKernel} at close to the read bandwidth (prefill runs
+ *     decode multiplies through {@link CpuKernels} at close to the read bandwidth (prefill runs
  *     through libtorch either way). The default is plain when that kernel loads, else prepacked.
  *     CPU only: on CUDA the weights stay plain.
  * @param fusedAttention attention through {@code aten::scaled_dot_product_attention}; off runs
@@ -33,7 +33,7 @@ public record ModelOptions(Precision precision, boolean prepackLinears, boolean 
 
     /** The fast defaults in {@code precision} on {@code device}. */
     public static ModelOptions of(Precision precision, Device device) {
-        boolean prepack = device.type() == Device.Type.CPU && CpuLinearKernel.get().isEmpty();
+        boolean prepack = device.type() == Device.Type.CPU && CpuKernels.get().isEmpty();
         return new ModelOptions(precision, prepack, true, device);
     }
 }

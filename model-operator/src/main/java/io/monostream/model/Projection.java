@@ -4,7 +4,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.nn.core.Linear;
 import io.monostream.torch.Aten;
-import io.monostream.torch.CpuLinearKernel;
+import io.monostream.torch.CpuKernels;
 import io.monostream.torch.PackedLinear;
 import io.monostream.torch.Tensor;
 
@@ -13,7 +13,7 @@ import java.util.UUID;
 /**
  * A linear layer {@code y = x·Wᵀ (+ b)} of the model on DJL arrays, accumulating in fp32 (BF16 and
  * F32 alike). Either the weight is prepacked once for oneDNN ({@link PackedLinear}), or it stays a
- * plain array: then decode-sized inputs (a few rows, no bias) go through {@link CpuLinearKernel},
+ * plain array: then decode-sized inputs (a few rows, no bias) go through {@link CpuKernels},
  * which streams the weight at close to the read bandwidth, and larger ones through DJL's linear.
  * The weights are owned by the model's manager and freed with it.
  */
@@ -22,11 +22,11 @@ final class Projection {
     private final NDArray weight;        // null when prepacked
     private final Tensor weightTensor;   // the plain weight's storage as a tensor, for the kernel; null when prepacked
     private final NDArray bias;          // plain path only
-    private final CpuLinearKernel kernel; // null: no decode kernel for this layer
+    private final CpuKernels kernel; // null: no decode kernel for this layer
     private final long out;
     private final long in;
 
-    private Projection(PackedLinear packed, NDArray weight, Tensor weightTensor, NDArray bias, CpuLinearKernel kernel,
+    private Projection(PackedLinear packed, NDArray weight, Tensor weightTensor, NDArray bias, CpuKernels kernel,
             long out, long in) {
         this.packed = packed;
         this.weight = weight;
@@ -51,7 +51,7 @@ final class Projection {
         NDArray plain = weight.toNDArray(owner);
         Tensor own = Aten.wrap(plain);
         owner.attachInternal(UUID.randomUUID().toString(), own);
-        CpuLinearKernel k = bias == null ? CpuLinearKernel.get().orElse(null) : null;
+        CpuKernels k = bias == null ? CpuKernels.get().orElse(null) : null;
         return new Projection(null, plain, own, bias == null ? null : bias.toNDArray(owner), k, shape[0], shape[1]);
     }
 
@@ -64,7 +64,7 @@ final class Projection {
 
     /** @param x [..., in] in the weight's dtype; @return [..., out] in x's manager */
     NDArray apply(NDArray x) {
-        if (kernel != null && x.getShape().size() / in <= CpuLinearKernel.MAX_ROWS) {
+        if (kernel != null && x.getShape().size() / in <= CpuKernels.MAX_ROWS) {
             NDArray y = applyKernel(x);
             if (y != null) {
                 return y;
@@ -79,12 +79,7 @@ final class Projection {
         try (Tensor xt = Aten.wrap(rows); Tensor yt = packed.apply(xt)) {
             y = yt.toNDArray(x.getManager());
         }
-        if (shape.length == 2) {
-            return y;
-        }
-        long[] outShape = shape.clone();
-        outShape[outShape.length - 1] = out;
-        return y.reshape(outShape);
+        return shape.length == 2 ? y : y.reshape(outputShape(shape));
     }
 
     /** Through the decode kernel, or null when it does not take x (e.g. a non-contiguous view). */
@@ -93,19 +88,43 @@ final class Projection {
         NDArray rows = shape.length == 2 ? x : x.reshape(-1, in);
         NDArray y;
         try (Tensor xt = Aten.wrap(rows)) {
-            if (!kernel.handles(xt, weightTensor)) {
+            if (!kernel.handlesLinear(xt, weightTensor)) {
                 return null;
             }
-            try (Tensor yt = kernel.apply(xt, weightTensor)) {
+            try (Tensor yt = kernel.linear(xt, weightTensor)) {
                 y = yt.toNDArray(x.getManager());
             }
         }
-        if (shape.length == 2) {
-            return y;
+        return shape.length == 2 ? y : y.reshape(outputShape(shape));
+    }
+
+    /**
+     * {@code silu(gate(x)) ⊙ up(x)} in one pass through {@link CpuKernels#gatedLinear}, or null
+     * when the kernel does not take these layers or rows (the caller then runs the three ops).
+     */
+    static NDArray gated(Projection gate, Projection up, NDArray x) {
+        CpuKernels k = gate.kernel;
+        if (k == null || up.kernel == null || x.getShape().size() / gate.in > CpuKernels.MAX_ROWS) {
+            return null;
         }
-        long[] outShape = shape.clone();
+        long[] shape = x.getShape().getShape();
+        NDArray rows = shape.length == 2 ? x : x.reshape(-1, gate.in);
+        NDArray y;
+        try (Tensor xt = Aten.wrap(rows)) {
+            if (!k.handlesLinear(xt, gate.weightTensor) || !k.handlesLinear(xt, up.weightTensor)) {
+                return null;
+            }
+            try (Tensor yt = k.gatedLinear(xt, gate.weightTensor, up.weightTensor)) {
+                y = yt.toNDArray(x.getManager());
+            }
+        }
+        return shape.length == 2 ? y : y.reshape(gate.outputShape(shape));
+    }
+
+    private long[] outputShape(long[] inputShape) {
+        long[] outShape = inputShape.clone();
         outShape[outShape.length - 1] = out;
-        return y.reshape(outShape);
+        return outShape;
     }
 
     /** A new handle to the plain weight [out, in] (the caller closes it), or null when it is prepacked. */

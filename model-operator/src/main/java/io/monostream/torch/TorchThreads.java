@@ -20,7 +20,7 @@ public final class TorchThreads {
 
     /**
      * Sets libtorch's intra-op thread count to {@code n} for the current thread, and the pool of
-     * {@link CpuLinearKernel} (one per JVM) to {@code n}.
+     * {@link CpuKernels} (one per JVM) to {@code n}.
      */
     public static void configure(int n) {
         if (n < 1) {
@@ -28,7 +28,7 @@ public final class TorchThreads {
         }
         TorchBridge.get(); // DJL's engine (and its JNI library) must be loaded first
         JniUtils.setNumThreads(n);
-        CpuLinearKernel.get().ifPresent(k -> k.threads(n));
+        CpuKernels.get().ifPresent(k -> k.threads(n));
     }
 
     /** libtorch's intra-op thread count as seen from the current thread. */

@@ -1,0 +1,59 @@
+// C ABI of libmonostream_cpu.so, the CPU kernels of the decode path, bound from Java by
+// io.monostream.torch.CpuKernels. Bump the version on any change of a signature or meaning.
+//
+// Every array is row-major and contiguous, of element type `dtype` (MS_F32 or MS_BF16); sums
+// are accumulated in fp32 and BF16 results are rounded to nearest even, at the points where the
+// model's libtorch ops round (spec §6 "Numerics"). Functions return MS_CPU_OK, or MS_CPU_EINVAL
+// without writing anything.
+#ifndef MONOSTREAM_CPU_H
+#define MONOSTREAM_CPU_H
+
+#include <stdint.h>
+
+#define MS_CPU_ABI_VERSION 2
+
+#define MS_F32 0
+#define MS_BF16 1
+
+#define MS_CPU_OK 0
+#define MS_CPU_EINVAL 1
+#define MS_CPU_ETHREAD 2
+
+#define MS_API __attribute__((visibility("default")))
+
+MS_API int ms_cpu_abi_version(void);
+
+// The instruction set of the BF16 products on this CPU: "avx512bf16", "avx512f", "avx2" or "x86-64".
+MS_API const char *ms_cpu_isa(void);
+
+// BF16 products through the portable loop (1) or the best one for this CPU (0), for tests;
+// returns the previous setting.
+MS_API int ms_cpu_prefer_portable(int portable);
+
+// Threads (the caller included) that share one call; 1..64. One pool per process.
+MS_API int ms_cpu_set_threads(int threads);
+MS_API int ms_cpu_threads(void);
+
+// y[m,n] = x[m,k] · w[n,k]ᵀ. Made for a few rows of x: the weight is streamed once.
+MS_API int ms_cpu_linear(int dtype, const void *x, int64_t m, int64_t k, const void *w, int64_t n, void *y);
+
+// y[m,n] = silu(x·w1ᵀ) ⊙ (x·w3ᵀ), the SwiGLU gate of an FFN expert (w1, w3 [n,k]); in BF16 both
+// products, the silu and the result are each rounded, as three libtorch ops would.
+MS_API int ms_cpu_gated_linear(int dtype, const void *x, int64_t m, int64_t k, const void *w1, const void *w3,
+                               int64_t n, void *y);
+
+// y[r,:] = w ⊙ (x[r,:] / sqrt(mean(x[r,:]²) + eps)) for rows r < rows: statistics and scaling in
+// fp32, rounded to dtype before the weight multiply (spec §6 RMSNorm).
+MS_API int ms_cpu_rms_norm(int dtype, const void *x, int64_t rows, int64_t hidden, const void *w, float eps, void *y);
+
+// One new token of one sequence through causal attention against its KV cache (spec §6):
+//   qkv   [kv_heads, group + 2, d]: the token's fused wqkv output (group query heads, K, V per KV head)
+//   cos, sin [d]: the rotary tables at the token's position, in dtype
+//   k_cache, v_cache [kv_heads, capacity, d]: rows < past hold the earlier tokens; the token's
+//         rotated K and its V are written at row past
+//   out   [kv_heads · group · d]: softmax(q·Kᵀ/√d)·V per query head, in query-head order
+MS_API int ms_cpu_attention_decode(int dtype, const void *qkv, int64_t kv_heads, int64_t group, int64_t d,
+                                   const void *cos, const void *sin, void *k_cache, void *v_cache,
+                                   int64_t capacity, int64_t past, void *out);
+
+#endif

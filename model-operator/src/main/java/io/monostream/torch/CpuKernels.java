@@ -1,0 +1,344 @@
+package io.monostream.torch;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Optional;
+
+/**
+ * The CPU kernels of the decode path ({@code libmonostream_cpu.so}, sources and C ABI in
+ * {@code model-operator/src/main/c/monostream_cpu.h}) bound with Java's FFM API:
+ * <ul>
+ *   <li>{@link #linear}: {@code y = x·Wᵀ} for a few rows of {@code x}, the plain row-major weight
+ *       streamed once at close to the machine's read bandwidth (libtorch's oneDNN GEMV reaches
+ *       55–75 % of it here, and decode is mostly these products); {@link #gatedLinear} fuses an
+ *       expert's SwiGLU gate {@code silu(x·W1ᵀ) ⊙ x·W3ᵀ} into one pass;</li>
+ *   <li>{@link #rmsNorm} and {@link #attendDecode} (rotary embedding, KV-cache write and attention
+ *       of one new token): one call each instead of the eight to a dozen small libtorch ops whose
+ *       fixed costs dominated decode.</li>
+ * </ul>
+ * Prefill (many rows) stays with libtorch.
+ *
+ * <pre>{@code
+ * Optional<CpuKernels> k = CpuKernels.get();
+ * if (k.isPresent() && k.get().handlesLinear(x, weight)) {
+ *     try (Tensor y = k.get().linear(x, weight)) { ... }
+ * }
+ * }</pre>
+ *
+ * <p>The library travels in the jar ({@value #RESOURCE}) and is copied to a temporary file on
+ * first use; {@code -D}{@value #LIBRARY_PROPERTY}{@code =FILE} loads another build instead and
+ * {@code -D}{@value #DISABLE_PROPERTY}{@code =true} turns the kernel off (every linear then runs
+ * through libtorch, for comparison). When it is missing (built without a C compiler, or not on
+ * Linux x86-64) the engine says so once and uses libtorch.
+ *
+ * <p>The kernel keeps its own small thread pool, sized by {@link TorchThreads#configure}.
+ */
+public final class CpuKernels {
+    /** System property naming a library file to load instead of the jar's. */
+    public static final String LIBRARY_PROPERTY = "monostream.cpu.library";
+    /** System property that turns the kernel off ({@code true}). */
+    public static final String DISABLE_PROPERTY = "monostream.cpu.kernel.disabled";
+    /** Where the jar carries the library. */
+    public static final String RESOURCE = "/native/linux-x86_64/libmonostream_cpu.so";
+    /** {@code MS_CPU_ABI_VERSION}. */
+    public static final int ABI_VERSION = 2;
+    /**
+     * The most rows of {@code x} sent to {@link #linear}: up to here it reads the weight once and beats
+     * or matches libtorch on plain weights; beyond it the products are compute-bound and oneDNN's
+     * GEMM is the better tool.
+     */
+    public static final int MAX_ROWS = 16;
+
+    private static final int MS_F32 = 0;
+    private static final int MS_BF16 = 1;
+    private static final System.Logger LOG = System.getLogger(CpuKernels.class.getName());
+    private static volatile Availability cached;
+
+    private final Path path;
+    private final MethodHandle linear;
+    private final MethodHandle gatedLinear;
+    private final MethodHandle rmsNorm;
+    private final MethodHandle attentionDecode;
+    private final MethodHandle setThreads;
+    private final MethodHandle preferPortable;
+    private final String isa;
+
+    /** The loaded kernel, or empty and why not (one line, for the log). */
+    public record Availability(Optional<CpuKernels> kernel, String description) {}
+
+    private CpuKernels(Path path) {
+        this.path = path;
+        SymbolLookup lib = SymbolLookup.libraryLookup(path, Arena.global());
+        Linker linker = Linker.nativeLinker();
+        MethodHandle abi = bind(linker, lib, "ms_cpu_abi_version", FunctionDescriptor.of(JAVA_INT));
+        MethodHandle isaName = bind(linker, lib, "ms_cpu_isa", FunctionDescriptor.of(ADDRESS));
+        linear = bind(linker, lib, "ms_cpu_linear", FunctionDescriptor.of(JAVA_INT,
+                JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS));
+        gatedLinear = bind(linker, lib, "ms_cpu_gated_linear", FunctionDescriptor.of(JAVA_INT,
+                JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
+        rmsNorm = bind(linker, lib, "ms_cpu_rms_norm", FunctionDescriptor.of(JAVA_INT,
+                JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_FLOAT, ADDRESS));
+        attentionDecode = bind(linker, lib, "ms_cpu_attention_decode", FunctionDescriptor.of(JAVA_INT,
+                JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG,
+                JAVA_LONG, ADDRESS));
+        setThreads = bind(linker, lib, "ms_cpu_set_threads", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+        preferPortable = bind(linker, lib, "ms_cpu_prefer_portable", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+        try {
+            int version = (int) abi.invokeExact();
+            if (version != ABI_VERSION) {
+                throw new TorchException(path + " has ABI version " + version + ", this build expects " + ABI_VERSION);
+            }
+            isa = ((MemorySegment) isaName.invokeExact()).reinterpret(64).getString(0);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /** The kernel when it loads (once per JVM), else empty; the reason is logged once. */
+    public static Optional<CpuKernels> get() {
+        return availability().kernel();
+    }
+
+    /** The kernel, or why it is not there; looked up once per JVM. */
+    public static Availability availability() {
+        Availability a = cached;
+        if (a == null) {
+            synchronized (CpuKernels.class) {
+                a = cached;
+                if (a == null) {
+                    a = find();
+                    LOG.log(System.Logger.Level.INFO, "CPU decode kernels: {0}", a.description());
+                    cached = a;
+                }
+            }
+        }
+        return a;
+    }
+
+    private static Availability find() {
+        if (Boolean.getBoolean(DISABLE_PROPERTY)) {
+            return new Availability(Optional.empty(), "off (-D" + DISABLE_PROPERTY + "=true); libtorch runs the decode path");
+        }
+        Path file;
+        try {
+            file = locate();
+        } catch (IOException e) {
+            return new Availability(Optional.empty(), "could not unpack " + RESOURCE + ": " + e.getMessage()
+                    + "; libtorch runs the decode path");
+        }
+        if (file == null) {
+            return new Availability(Optional.empty(), "libmonostream_cpu.so is not in this build (it needs gcc on"
+                    + " Linux x86-64 at build time); libtorch runs the decode path");
+        }
+        try {
+            CpuKernels k = new CpuKernels(file);
+            k.threads(TorchThreads.current());
+            return new Availability(Optional.of(k), k.isa + " from " + file);
+        } catch (RuntimeException e) {
+            return new Availability(Optional.empty(), "could not load " + file + ": " + e.getMessage()
+                    + "; libtorch runs the decode path");
+        }
+    }
+
+    /** The named file, else the jar's copy unpacked to a temporary file, else null. */
+    private static Path locate() throws IOException {
+        String named = System.getProperty(LIBRARY_PROPERTY);
+        if (named != null && !named.isBlank()) {
+            Path p = Path.of(named);
+            if (!Files.isRegularFile(p)) {
+                throw new IOException(LIBRARY_PROPERTY + "=" + named + " is not a file");
+            }
+            return p;
+        }
+        try (InputStream in = CpuKernels.class.getResourceAsStream(RESOURCE)) {
+            if (in == null) {
+                return null;
+            }
+            Path file = Files.createTempFile("libmonostream_cpu", ".so");
+            file.toFile().deleteOnExit();
+            Files.copy(in, file, StandardCopyOption.REPLACE_EXISTING);
+            return file;
+        }
+    }
+
+    /** The instruction set in use: {@code avx512bf16}, {@code avx512f}, {@code avx2} or {@code x86-64}. */
+    public String isa() {
+        return isa;
+    }
+
+    /** The file the library was loaded from. */
+    public Path path() {
+        return path;
+    }
+
+    /** Sets how many threads (the caller included) share one product; the pool is per JVM. */
+    public void threads(int n) {
+        try {
+            int rc = (int) setThreads.invokeExact(n);
+            if (rc != 0) {
+                throw new TorchException("ms_cpu_set_threads(" + n + ") failed (" + rc + ")");
+            }
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * Makes BF16 products use the portable vector loop instead of the best one for this CPU (for
+     * tests of that loop); returns the previous setting. F32 always uses the portable loop.
+     */
+    boolean preferPortable(boolean portable) {
+        try {
+            return (int) preferPortable.invokeExact(portable ? 1 : 0) != 0;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * Whether {@link #linear} takes these operands: CPU, one dtype (F32 or BF16), contiguous,
+     * {@code x} [M, K] with 1 ≤ M ≤ {@value #MAX_ROWS} and {@code weight} [N, K].
+     */
+    public boolean handlesLinear(Tensor x, Tensor weight) {
+        long[] xs = x.shape();
+        long[] ws = weight.shape();
+        return xs.length == 2 && ws.length == 2 && xs[1] == ws[1] && xs[0] >= 1 && xs[0] <= MAX_ROWS
+                && sameKind(weight, x);
+    }
+
+    /** {@code x·weightᵀ} [M, N] in the weight's dtype, fp32 accumulation; see {@link #handlesLinear}. */
+    public Tensor linear(Tensor x, Tensor weight) {
+        if (!handlesLinear(x, weight)) {
+            throw new IllegalArgumentException("the CPU linear kernel does not take x " + x + " with weight " + weight);
+        }
+        long[] xs = x.shape();
+        long n = weight.shape()[0];
+        return produce(new long[] {xs[0], n}, weight.dtype(), y -> (int) linear.invokeExact(code(weight),
+                x.dataPointer(), xs[0], xs[1], weight.dataPointer(), n, y.dataPointer()), "ms_cpu_linear");
+    }
+
+    /**
+     * {@code silu(x·w1ᵀ) ⊙ (x·w3ᵀ)} [M, N], an FFN expert's gate, with BF16 rounded after each
+     * product, the silu and the product as three libtorch ops would; operands as {@link #linear}.
+     */
+    public Tensor gatedLinear(Tensor x, Tensor w1, Tensor w3) {
+        if (!handlesLinear(x, w1) || !java.util.Arrays.equals(w1.shape(), w3.shape()) || !sameKind(w1, w3)) {
+            throw new IllegalArgumentException("the CPU gated linear kernel does not take x " + x + " with w1 " + w1
+                    + ", w3 " + w3);
+        }
+        long[] xs = x.shape();
+        long n = w1.shape()[0];
+        return produce(new long[] {xs[0], n}, w1.dtype(), y -> (int) gatedLinear.invokeExact(code(w1),
+                x.dataPointer(), xs[0], xs[1], w1.dataPointer(), w3.dataPointer(), n, y.dataPointer()),
+                "ms_cpu_gated_linear");
+    }
+
+    /** Whether {@link #rmsNorm} takes these: CPU, one dtype, contiguous, x [..., H], weight [H]. */
+    public boolean handlesRmsNorm(Tensor x, Tensor weight) {
+        long[] xs = x.shape();
+        long[] ws = weight.shape();
+        return xs.length >= 1 && ws.length == 1 && xs[xs.length - 1] == ws[0] && x.numel() > 0 && sameKind(weight, x);
+    }
+
+    /**
+     * RMSNorm over the last axis (spec §6): {@code w · round(x / sqrt(mean(x²) + eps))} with the
+     * statistics and scaling in fp32; a new tensor of x's shape.
+     */
+    public Tensor rmsNorm(Tensor x, Tensor weight, double eps) {
+        if (!handlesRmsNorm(x, weight)) {
+            throw new IllegalArgumentException("the CPU RMSNorm kernel does not take x " + x + " with weight " + weight);
+        }
+        long hidden = weight.shape()[0];
+        return produce(x.shape(), x.dtype(), y -> (int) rmsNorm.invokeExact(code(x), x.dataPointer(),
+                x.numel() / hidden, hidden, weight.dataPointer(), (float) eps, y.dataPointer()), "ms_cpu_rms_norm");
+    }
+
+    /**
+     * One new token of one sequence through attention (spec §6): rotates its query and key heads,
+     * writes its key and value into row {@code past} of the caches and returns
+     * {@code softmax(q·Kᵀ/√d)·V} over rows 0..past of every query head, [1, kvHeads · group · d].
+     *
+     * @param qkv the token's wqkv output [1, kvHeads, group + 2, d] (query heads, K, V per KV head)
+     * @param cos the rotary table at the token's position, [1, d] (sin likewise)
+     * @param keys the KV head keys [kvHeads, capacity, d] (values likewise)
+     */
+    public Tensor attendDecode(Tensor qkv, Tensor cos, Tensor sin, Tensor keys, Tensor values, int past) {
+        long[] q = qkv.shape();
+        long[] k = keys.shape();
+        if (q.length != 4 || q[0] != 1 || k.length != 3 || k[0] != q[1] || k[2] != q[3]
+                || !java.util.Arrays.equals(k, values.shape()) || cos.numel() != q[3] || sin.numel() != q[3]
+                || past < 0 || past >= k[1] || !sameKind(qkv, keys) || !sameKind(qkv, values)
+                || !sameKind(qkv, cos) || !sameKind(qkv, sin)) {
+            throw new IllegalArgumentException("the CPU attention kernel does not take qkv " + qkv + ", cos " + cos
+                    + ", caches " + keys + " / " + values + " at position " + past);
+        }
+        long kvHeads = q[1];
+        long group = q[2] - 2;
+        long d = q[3];
+        return produce(new long[] {1, kvHeads * group * d}, qkv.dtype(), y -> (int) attentionDecode.invokeExact(
+                code(qkv), qkv.dataPointer(), kvHeads, group, d, cos.dataPointer(), sin.dataPointer(),
+                keys.dataPointer(), values.dataPointer(), k[1], (long) past, y.dataPointer()), "ms_cpu_attention_decode");
+    }
+
+    /** A native call that fills {@code y} and returns the ABI's code. */
+    @FunctionalInterface
+    private interface Fill {
+        int into(Tensor y) throws Throwable;
+    }
+
+    /** Allocates y, lets {@code fill} write it, and returns it; frees it on any failure. */
+    private static Tensor produce(long[] shape, DType dtype, Fill fill, String function) {
+        Tensor y = Tensor.empty(shape, dtype, Device.CPU);
+        try {
+            int rc = fill.into(y);
+            if (rc != 0) {
+                throw new TorchException(function + " failed (" + rc + ") for an output " + y);
+            }
+            return y;
+        } catch (Throwable t) {
+            y.close();
+            throw rethrow(t);
+        }
+    }
+
+    /** Same F32 or BF16 dtype, on the CPU, contiguous. */
+    private static boolean sameKind(Tensor reference, Tensor t) {
+        DType d = reference.dtype();
+        return (d == DType.F32 || d == DType.BF16) && t.dtype() == d && reference.device().type() == Device.Type.CPU
+                && t.device().type() == Device.Type.CPU && reference.isContiguous() && t.isContiguous();
+    }
+
+    private static int code(Tensor t) {
+        return t.dtype() == DType.BF16 ? MS_BF16 : MS_F32;
+    }
+
+    private static MethodHandle bind(Linker linker, SymbolLookup lib, String name, FunctionDescriptor fd) {
+        MemorySegment address = lib.find(name)
+                .orElseThrow(() -> new TorchException("symbol " + name + " missing from libmonostream_cpu.so"));
+        return linker.downcallHandle(address, fd);
+    }
+
+    private static RuntimeException rethrow(Throwable t) {
+        if (t instanceof RuntimeException r) {
+            return r;
+        }
+        if (t instanceof Error e) {
+            throw e;
+        }
+        return new TorchException("call into libmonostream_cpu.so failed", t);
+    }
+}

@@ -1,0 +1,352 @@
+package io.monostream.torch;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.Callable;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The CPU decode kernels against double-precision references computed here from the very same
+ * operand values: the linear products over shapes that exercise every tail (K not a multiple of
+ * the vector width, N not a multiple of the thread share, M across the 4/2/1 row groups), both
+ * element types, both BF16 loops and several thread counts; the gated product, RMSNorm and
+ * decode attention (rotary, cache write, softmax) likewise.
+ */
+class CpuKernelsTest {
+
+    private static final int[] ROWS = {1, 2, 3, 4, 5, 7, 8, 16};
+    private static final int[][] WEIGHTS = {{1, 1}, {17, 31}, {64, 64}, {300, 1000}, {257, 1024}, {96, 33}};
+
+    private CpuKernels kernel;
+
+    @BeforeEach
+    void kernel() {
+        assumeTrue("Linux".equals(System.getProperty("os.name")) && "amd64".equals(System.getProperty("os.arch")),
+                "the kernel is built for Linux x86-64 only");
+        CpuKernels.Availability a = CpuKernels.availability();
+        assertTrue(a.kernel().isPresent(), "the build puts the kernel in the jar on Linux x86-64: " + a.description());
+        kernel = a.kernel().get();
+    }
+
+    @AfterEach
+    void restore() {
+        if (kernel != null) {
+            kernel.preferPortable(false);
+            kernel.threads(TorchThreads.current());
+        }
+    }
+
+    private static Tensor random(long seed, DType dtype, long... shape) {
+        Random r = new Random(seed);
+        float[] v = new float[(int) Tensor.numel(shape)];
+        for (int i = 0; i < v.length; i++) {
+            v[i] = (float) r.nextGaussian();
+        }
+        try (Tensor t = Tensor.of(v, shape)) {
+            return t.to(dtype);
+        }
+    }
+
+    /**
+     * Checks y = x·wᵀ element by element against a double product of the operands' own values.
+     * fp32 accumulation of K terms errs by at most about K·2⁻²⁴·Σ|w·x|; a BF16 result adds one
+     * rounding, 2⁻⁹ of |y|.
+     */
+    private static void assertProduct(Tensor x, Tensor w, Tensor y) {
+        int m = (int) x.shape()[0];
+        int k = (int) x.shape()[1];
+        int n = (int) w.shape()[0];
+        assertArrayEquals(new long[] {m, n}, y.shape());
+        assertEquals(w.dtype(), y.dtype());
+        float[] xv = x.toFloatArray();
+        float[] wv = w.toFloatArray();
+        float[] yv = y.toFloatArray();
+        double rounding = y.dtype() == DType.BF16 ? Math.scalb(1.0, -8) : 0;
+        for (int i = 0; i < m; i++) {
+            for (int j = 0; j < n; j++) {
+                double exact = 0;
+                double magnitude = 0;
+                for (int c = 0; c < k; c++) {
+                    double p = (double) xv[i * k + c] * wv[j * k + c];
+                    exact += p;
+                    magnitude += Math.abs(p);
+                }
+                double bound = rounding * Math.abs(exact) + 2.0 * k * Math.scalb(1.0, -24) * magnitude + 1e-30;
+                double got = yv[i * n + j];
+                if (!(Math.abs(got - exact) <= bound)) {
+                    throw new AssertionError(String.format("y[%d,%d] of [%d,%d]x[%d,%d] %s: %g, exact %g, bound %g",
+                            i, j, m, k, n, k, y.dtype(), got, exact, bound));
+                }
+            }
+        }
+    }
+
+    private void checkAllShapes(DType dtype, int threads) {
+        kernel.threads(threads);
+        long seed = 1;
+        for (int[] wShape : WEIGHTS) {
+            for (int m : ROWS) {
+                try (Tensor x = random(seed++, dtype, m, wShape[1]); Tensor w = random(seed++, dtype, wShape[0], wShape[1]);
+                     Tensor y = kernel.linear(x, w)) {
+                    assertProduct(x, w, y);
+                }
+            }
+        }
+    }
+
+    @Test
+    void bf16MatchesTheExactProductOnEveryTail() {
+        checkAllShapes(DType.BF16, 2);
+    }
+
+    @Test
+    void bf16PortableLoopMatchesTheExactProduct() {
+        kernel.preferPortable(true);
+        checkAllShapes(DType.BF16, 2);
+    }
+
+    @Test
+    void f32MatchesTheExactProductOnEveryTail() {
+        checkAllShapes(DType.F32, 2);
+    }
+
+    @Test
+    void threadCountsOneToFiveGiveTheSameBits() {
+        try (Tensor x = random(7, DType.BF16, 3, 1000); Tensor w = random(8, DType.BF16, 1001, 1000)) {
+            kernel.threads(1);
+            float[] one;
+            try (Tensor y = kernel.linear(x, w)) {
+                assertProduct(x, w, y);
+                one = y.toFloatArray();
+            }
+            for (int t = 2; t <= 5; t++) {
+                kernel.threads(t);
+                try (Tensor y = kernel.linear(x, w)) {
+                    assertArrayEquals(one, y.toFloatArray(), "threads " + t); // rows are split, never a sum
+                }
+            }
+        }
+    }
+
+    @Test
+    void agreesWithLibtorchLinear() {
+        for (DType dtype : new DType[] {DType.BF16, DType.F32}) {
+            try (Tensor x = random(11, dtype, 4, 512); Tensor w = random(12, dtype, 384, 512);
+                 Tensor mine = kernel.linear(x, w); Tensor theirs = Dispatcher.call("aten::linear", "", x, w, null)) {
+                float[] a = mine.toFloatArray();
+                float[] b = theirs.toFloatArray();
+                double tolerance = dtype == DType.BF16 ? 0.02 : 1e-4; // two roundings of bf16 outputs near |y| ~ 20
+                for (int i = 0; i < a.length; i++) {
+                    assertEquals(b[i], a[i], tolerance * Math.max(1, Math.abs(b[i])), dtype + " element " + i);
+                }
+            }
+        }
+    }
+
+    @Test
+    void nanAndInfinityPropagate() {
+        float[] xv = new float[2 * 64];
+        xv[5] = Float.NaN;
+        xv[64 + 3] = Float.POSITIVE_INFINITY;
+        float[] wv = new float[3 * 64];
+        java.util.Arrays.fill(wv, 0.5f);
+        for (DType dtype : new DType[] {DType.BF16, DType.F32}) {
+            try (Tensor x32 = Tensor.of(xv, 2, 64); Tensor w32 = Tensor.of(wv, 3, 64);
+                 Tensor x = x32.to(dtype); Tensor w = w32.to(dtype); Tensor y = kernel.linear(x, w)) {
+                float[] out = y.toFloatArray();
+                for (int j = 0; j < 3; j++) {
+                    assertTrue(Float.isNaN(out[j]), dtype + " NaN row");
+                    assertEquals(Float.POSITIVE_INFINITY, out[3 + j], dtype + " infinite row");
+                }
+            }
+        }
+    }
+
+    @Test
+    void refusesWhatItDoesNotHandle() {
+        try (Tensor x = random(1, DType.BF16, 17, 64); Tensor w = random(2, DType.BF16, 32, 64);
+             Tensor x32 = random(3, DType.F32, 2, 64); Tensor xk = random(4, DType.BF16, 2, 63);
+             Tensor square = random(5, DType.BF16, 64, 64);
+             Tensor transposed = Dispatcher.call("aten::transpose", "int", square, 0L, 1L);
+             Tensor f16 = random(6, DType.F16, 2, 64); Tensor w16 = random(7, DType.F16, 32, 64)) {
+            assertFalse(kernel.handlesLinear(x, w), "more rows than MAX_ROWS");
+            assertFalse(kernel.handlesLinear(x32, w), "mixed dtypes");
+            assertFalse(kernel.handlesLinear(xk, w), "K differs");
+            assertFalse(kernel.handlesLinear(transposed, w), "a non-contiguous input");
+            assertFalse(kernel.handlesLinear(f16, w16), "F16");
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> kernel.linear(x32, w));
+            assertTrue(e.getMessage().contains("does not take"), e.getMessage());
+        }
+    }
+
+    @Test
+    void concurrentCallersEachGetTheirOwnProduct() throws Exception {
+        kernel.threads(2);
+        List<Callable<Void>> callers = new ArrayList<>();
+        for (int c = 0; c < 6; c++) {
+            long seed = 100 + c;
+            callers.add(() -> {
+                try (Tensor x = random(seed, DType.BF16, 2, 512); Tensor w = random(seed + 50, DType.BF16, 700, 512)) {
+                    for (int i = 0; i < 20; i++) {
+                        try (Tensor y = kernel.linear(x, w)) {
+                            if (i % 10 == 0) {
+                                assertProduct(x, w, y);
+                            }
+                        }
+                    }
+                }
+                return null;
+            });
+        }
+        ExecutorService pool = Executors.newFixedThreadPool(6);
+        try {
+            for (Future<Void> f : pool.invokeAll(callers)) {
+                f.get();
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
+    void gatedLinearIsSiluOfTheGateTimesTheUpProjection() {
+        for (DType dtype : new DType[] {DType.BF16, DType.F32}) {
+            for (int m : new int[] {1, 3, 8}) {
+                try (Tensor x = random(20 + m, dtype, m, 200); Tensor w1 = random(30 + m, dtype, 130, 200);
+                     Tensor w3 = random(40 + m, dtype, 130, 200); Tensor y = kernel.gatedLinear(x, w1, w3);
+                     Tensor gate = kernel.linear(x, w1); Tensor up = kernel.linear(x, w3)) {
+                    float[] g = gate.toFloatArray();
+                    float[] u = up.toFloatArray();
+                    float[] got = y.toFloatArray();
+                    for (int i = 0; i < got.length; i++) {
+                        double expected = g[i] / (1 + Math.exp(-g[i])) * u[i];
+                        // BF16: the silu and the product each rounded once more (2^-8 relative each)
+                        double tolerance = (dtype == DType.BF16 ? 0.008 : 1e-6) * Math.abs(expected) + 1e-6;
+                        assertEquals(expected, got[i], tolerance, dtype + " m=" + m + " element " + i);
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void rmsNormScalesEachRowByItsRootMeanSquare() {
+        for (DType dtype : new DType[] {DType.BF16, DType.F32}) {
+            for (long[] shape : new long[][] {{1, 1024}, {3, 5, 100}, {300, 64}}) {
+                long hidden = shape[shape.length - 1];
+                try (Tensor x = random(50, dtype, shape); Tensor w = random(51, dtype, hidden);
+                     Tensor y = kernel.rmsNorm(x, w, 1e-6)) {
+                    assertArrayEquals(shape, y.shape());
+                    float[] xv = x.toFloatArray();
+                    float[] wv = w.toFloatArray();
+                    float[] got = y.toFloatArray();
+                    for (int r = 0; r < xv.length / hidden; r++) {
+                        double squares = 0;
+                        for (int c = 0; c < hidden; c++) {
+                            squares += (double) xv[(int) (r * hidden + c)] * xv[(int) (r * hidden + c)];
+                        }
+                        double scale = Math.sqrt(squares / hidden + 1e-6);
+                        for (int c = 0; c < hidden; c++) {
+                            int i = (int) (r * hidden + c);
+                            double expected = xv[i] / scale * wv[c];
+                            double tolerance = (dtype == DType.BF16 ? 0.008 : 2e-6) * Math.abs(expected) + 1e-7;
+                            assertEquals(expected, got[i], tolerance, dtype + " row " + r + " column " + c);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /** x·cos + rotate_half(x)·sin for one head of d values. */
+    private static double[] rotate(float[] x, int at, float[] cos, float[] sin, int d) {
+        double[] out = new double[d];
+        for (int i = 0; i < d; i++) {
+            double other = i < d / 2 ? -x[at + i + d / 2] : x[at + i - d / 2];
+            out[i] = x[at + i] * (double) cos[i] + other * sin[i];
+        }
+        return out;
+    }
+
+    @Test
+    void attendDecodeRotatesWritesTheCacheAndAttendsOverEveryCachedRow() {
+        int kvHeads = 2;
+        int group = 3;
+        int d = 16;
+        int capacity = 40;
+        int past = 29;
+        for (DType dtype : new DType[] {DType.F32, DType.BF16}) {
+            try (Tensor qkv = random(60, dtype, 1, kvHeads, group + 2, d); Tensor cos = random(61, dtype, 1, d);
+                 Tensor sin = random(62, dtype, 1, d); Tensor keys = random(63, dtype, kvHeads, capacity, d);
+                 Tensor values = random(64, dtype, kvHeads, capacity, d);
+                 Tensor out = kernel.attendDecode(qkv, cos, sin, keys, values, past)) {
+                assertArrayEquals(new long[] {1, (long) kvHeads * group * d}, out.shape());
+                float[] q = qkv.toFloatArray();
+                float[] c = cos.toFloatArray();
+                float[] s = sin.toFloatArray();
+                float[] k = keys.toFloatArray();
+                float[] v = values.toFloatArray();
+                float[] got = out.toFloatArray();
+                double tolerance = dtype == DType.BF16 ? 0.03 : 1e-5;
+                for (int g = 0; g < kvHeads; g++) {
+                    double[] newKey = rotate(q, (g * (group + 2) + group) * d, c, s, d);
+                    for (int i = 0; i < d; i++) {
+                        int row = (g * capacity + past) * d + i;
+                        assertEquals(newKey[i], k[row], tolerance * Math.max(1, Math.abs(newKey[i])), "rotated key " + i);
+                        assertEquals(q[(g * (group + 2) + group + 1) * d + i], v[row], 0.0, "value " + i);
+                    }
+                    for (int h = 0; h < group; h++) {
+                        double[] query = rotate(q, (g * (group + 2) + h) * d, c, s, d);
+                        double[] scores = new double[past + 1];
+                        double max = Double.NEGATIVE_INFINITY;
+                        for (int t = 0; t <= past; t++) {
+                            for (int i = 0; i < d; i++) {
+                                scores[t] += query[i] * k[(g * capacity + t) * d + i];
+                            }
+                            scores[t] /= Math.sqrt(d);
+                            max = Math.max(max, scores[t]);
+                        }
+                        double total = 0;
+                        for (int t = 0; t <= past; t++) {
+                            scores[t] = Math.exp(scores[t] - max);
+                            total += scores[t];
+                        }
+                        for (int i = 0; i < d; i++) {
+                            double expected = 0;
+                            for (int t = 0; t <= past; t++) {
+                                expected += scores[t] / total * v[(g * capacity + t) * d + i];
+                            }
+                            int head = g * group + h;
+                            assertEquals(expected, got[head * d + i], tolerance * Math.max(1, Math.abs(expected)),
+                                    dtype + " head " + head + " element " + i);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test
+    void attendDecodeRefusesAPositionOutsideTheCache() {
+        try (Tensor qkv = random(1, DType.F32, 1, 2, 4, 8); Tensor cos = random(2, DType.F32, 1, 8);
+             Tensor sin = random(3, DType.F32, 1, 8); Tensor keys = random(4, DType.F32, 2, 10, 8);
+             Tensor values = random(5, DType.F32, 2, 10, 8); Tensor bf = random(6, DType.BF16, 2, 10, 8)) {
+            assertThrows(IllegalArgumentException.class, () -> kernel.attendDecode(qkv, cos, sin, keys, values, 10));
+            assertThrows(IllegalArgumentException.class, () -> kernel.attendDecode(qkv, cos, sin, keys, values, -1));
+            assertThrows(IllegalArgumentException.class, () -> kernel.attendDecode(qkv, cos, sin, bf, values, 0));
+        }
+    }
+}
