@@ -5,7 +5,6 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
-import ai.djl.ndarray.types.SparseFormat;
 import io.monostream.checkpoint.Checkpoint;
 import io.monostream.checkpoint.ModelConfig.LlmConfig;
 import io.monostream.checkpoint.ModelConfig;
@@ -225,8 +224,18 @@ public final class MonoInternVL implements AutoCloseable {
             throw new IllegalArgumentException("the prompt holds " + runs.visualCount()
                     + " image tokens but " + given + " image embedding rows were given");
         }
-        NDArray idArray = scratch.create(chunk.ids());
-        NDArray h = idArray.getNDArrayInternal().embedding(idArray, tokenEmbeddings, SparseFormat.DENSE).singletonOrThrow();
+        long[] ids = new long[chunk.ids().length];
+        for (int i = 0; i < ids.length; i++) {
+            ids[i] = chunk.ids()[i];
+        }
+        NDArray h;
+        try (io.monostream.torch.Tensor idTensor = io.monostream.torch.Tensor.ofLongs(ids, ids.length);
+             io.monostream.torch.Tensor table = io.monostream.torch.Aten.wrap(tokenEmbeddings);
+             io.monostream.torch.Tensor onDevice = idTensor.to(table.device());
+             io.monostream.torch.Tensor rows = io.monostream.torch.Dispatcher.call("aten::embedding", "", table, onDevice,
+                     -1L, false, false)) {
+            h = rows.toNDArray(scratch);
+        }
         return runs.visualCount() > 0 ? splice(h, precision.round(chunk.imageRows()), runs) : h;
     }
 

@@ -41,19 +41,46 @@ final class RotaryEmbedding {
     }
 
     /**
-     * cos and sin for positions [start, start + length), each [length, headDim], for a sequence
-     * that is {@code start + length} long after this forward.
+     * cos and sin for positions [start, start + length), each [length, headDim] fp32, for a
+     * sequence that is {@code start + length} long after this forward. Computed here in fp32
+     * arithmetic, as the reference does (t, t/factor and t·inv_freq are single IEEE operations;
+     * cos and sin are rounded from double, within an ulp of libtorch's): a decode step then costs
+     * two small copies instead of a dozen libtorch calls.
      */
     NDList cosSin(NDManager manager, int start, int length) {
         double base = base(start + length);
-        NDArray invFreq = manager.create(base == theta ? thetaInvFreq(manager) : invFreq(manager, base));
-        NDArray t = manager.arange(start, start + length, 1, DataType.FLOAT32);
-        if ("linear".equals(scalingType)) {
-            t = t.div((float) scalingFactor);
+        float[] invFreq = base == theta ? thetaInvFreq(manager) : invFreq(manager, base);
+        int half = headDim / 2;
+        float[] cos = new float[length * headDim];
+        float[] sin = new float[length * headDim];
+        for (int i = 0; i < length; i++) {
+            float t = start + i;
+            if ("linear".equals(scalingType)) {
+                t = t / (float) scalingFactor;
+            }
+            for (int j = 0; j < half; j++) {
+                float angle = t * invFreq[j];
+                float c = (float) Math.cos(angle);
+                float si = (float) Math.sin(angle);
+                cos[i * headDim + j] = c;
+                cos[i * headDim + j + half] = c;
+                sin[i * headDim + j] = si;
+                sin[i * headDim + j + half] = si;
+            }
         }
-        NDArray freqs = t.reshape(length, 1).mul(invFreq.reshape(1, headDim / 2));
-        NDArray emb = NDArrays.concat(new NDList(freqs, freqs), 1);
-        return new NDList(emb.cos(), emb.sin());
+        return new NDList(onDevice(manager, cos, length), onDevice(manager, sin, length));
+    }
+
+    private NDArray onDevice(NDManager manager, float[] values, int length) {
+        io.monostream.torch.Device device = io.monostream.torch.Device.of(manager.getDevice());
+        try (io.monostream.torch.Tensor host = io.monostream.torch.Tensor.of(values, length, headDim)) {
+            if (device.type() == io.monostream.torch.Device.Type.CPU) {
+                return host.toNDArray(manager);
+            }
+            try (io.monostream.torch.Tensor there = host.to(device)) {
+                return there.toNDArray(manager);
+            }
+        }
     }
 
     /** inv_freq_i = 1 / base^(2i/d), computed by libtorch in fp32 exactly as the reference does. */
