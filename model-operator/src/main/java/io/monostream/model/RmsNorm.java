@@ -44,7 +44,7 @@ final class RmsNorm {
         return reference(x);
     }
 
-    /** The libtorch ops. */
+    /** The libtorch ops (DecodePathsTest holds the kernel to them). */
     NDArray reference(NDArray x) {
         NDArray x32 = Precision.widen(x);
         NDArray variance = x32.square().mean(new int[] {-1}, true);

@@ -9,7 +9,6 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
@@ -83,20 +82,19 @@ public final class CpuKernels {
     private CpuKernels(Path path) {
         this.path = path;
         SymbolLookup lib = SymbolLookup.libraryLookup(path, Arena.global());
-        Linker linker = Linker.nativeLinker();
-        MethodHandle abi = bind(linker, lib, "ms_cpu_abi_version", FunctionDescriptor.of(JAVA_INT));
-        MethodHandle isaName = bind(linker, lib, "ms_cpu_isa", FunctionDescriptor.of(ADDRESS));
-        linear = bind(linker, lib, "ms_cpu_linear", FunctionDescriptor.of(JAVA_INT,
+        MethodHandle abi = bind(lib, "ms_cpu_abi_version", FunctionDescriptor.of(JAVA_INT));
+        MethodHandle isaName = bind(lib, "ms_cpu_isa", FunctionDescriptor.of(ADDRESS));
+        linear = bind(lib, "ms_cpu_linear", FunctionDescriptor.of(JAVA_INT,
                 JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS));
-        gatedLinear = bind(linker, lib, "ms_cpu_gated_linear", FunctionDescriptor.of(JAVA_INT,
+        gatedLinear = bind(lib, "ms_cpu_gated_linear", FunctionDescriptor.of(JAVA_INT,
                 JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
-        rmsNorm = bind(linker, lib, "ms_cpu_rms_norm", FunctionDescriptor.of(JAVA_INT,
+        rmsNorm = bind(lib, "ms_cpu_rms_norm", FunctionDescriptor.of(JAVA_INT,
                 JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_FLOAT, ADDRESS));
-        attentionDecode = bind(linker, lib, "ms_cpu_attention_decode", FunctionDescriptor.of(JAVA_INT,
+        attentionDecode = bind(lib, "ms_cpu_attention_decode", FunctionDescriptor.of(JAVA_INT,
                 JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG,
                 JAVA_LONG, ADDRESS));
-        setThreads = bind(linker, lib, "ms_cpu_set_threads", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
-        preferPortable = bind(linker, lib, "ms_cpu_prefer_portable", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+        setThreads = bind(lib, "ms_cpu_set_threads", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+        preferPortable = bind(lib, "ms_cpu_prefer_portable", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
         try {
             int version = (int) abi.invokeExact();
             if (version != ABI_VERSION) {
@@ -326,19 +324,11 @@ public final class CpuKernels {
         return t.dtype() == DType.BF16 ? MS_BF16 : MS_F32;
     }
 
-    private static MethodHandle bind(Linker linker, SymbolLookup lib, String name, FunctionDescriptor fd) {
-        MemorySegment address = lib.find(name)
-                .orElseThrow(() -> new TorchException("symbol " + name + " missing from libmonostream_cpu.so"));
-        return linker.downcallHandle(address, fd);
+    private static MethodHandle bind(SymbolLookup lib, String name, FunctionDescriptor fd) {
+        return NativeCalls.bind(lib, "libmonostream_cpu.so", name, fd);
     }
 
     private static RuntimeException rethrow(Throwable t) {
-        if (t instanceof RuntimeException r) {
-            return r;
-        }
-        if (t instanceof Error e) {
-            throw e;
-        }
-        return new TorchException("call into libmonostream_cpu.so failed", t);
+        return NativeCalls.unchecked(t, "call into libmonostream_cpu.so");
     }
 }

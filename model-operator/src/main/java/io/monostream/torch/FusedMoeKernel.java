@@ -6,7 +6,6 @@ import static java.lang.foreign.ValueLayout.JAVA_INT;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
@@ -116,13 +115,12 @@ public final class FusedMoeKernel {
     private FusedMoeKernel(Path path) {
         this.path = path;
         SymbolLookup lib = SymbolLookup.libraryLookup(path, Arena.global());
-        Linker linker = Linker.nativeLinker();
-        abiVersion = bind(linker, lib, "monostream_moe_abi_version", FunctionDescriptor.of(JAVA_INT));
-        errorString = bind(linker, lib, "monostream_moe_error_string", FunctionDescriptor.of(ADDRESS, JAVA_INT));
-        maxRuns = bind(linker, lib, "monostream_moe_max_runs", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
-        buildRunTable = bind(linker, lib, "monostream_moe_build_run_table",
+        abiVersion = bind(lib, "monostream_moe_abi_version", FunctionDescriptor.of(JAVA_INT));
+        errorString = bind(lib, "monostream_moe_error_string", FunctionDescriptor.of(ADDRESS, JAVA_INT));
+        maxRuns = bind(lib, "monostream_moe_max_runs", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+        buildRunTable = bind(lib, "monostream_moe_build_run_table",
                 FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, JAVA_INT, ADDRESS, ADDRESS));
-        forward = bind(linker, lib, "monostream_moe_forward", FunctionDescriptor.of(JAVA_INT,
+        forward = bind(lib, "monostream_moe_forward", FunctionDescriptor.of(JAVA_INT,
                 ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_INT, JAVA_INT, JAVA_INT, ADDRESS, JAVA_INT, JAVA_INT,
                 JAVA_INT, ADDRESS));
     }
@@ -328,19 +326,11 @@ public final class FusedMoeKernel {
         }
     }
 
-    private static MethodHandle bind(Linker linker, SymbolLookup lib, String name, FunctionDescriptor fd) {
-        MemorySegment address = lib.find(name)
-                .orElseThrow(() -> new TorchException("symbol " + name + " missing from " + FILE_NAME));
-        return linker.downcallHandle(address, fd);
+    private static MethodHandle bind(SymbolLookup lib, String name, FunctionDescriptor fd) {
+        return NativeCalls.bind(lib, FILE_NAME, name, fd);
     }
 
     private static RuntimeException rethrow(Throwable t) {
-        if (t instanceof RuntimeException r) {
-            return r;
-        }
-        if (t instanceof Error e) {
-            throw e;
-        }
-        return new TorchException("call into " + FILE_NAME + " failed", t);
+        return NativeCalls.unchecked(t, "call into " + FILE_NAME);
     }
 }

@@ -396,13 +396,7 @@ public final class TorchBridge {
     }
 
     private static RuntimeException rethrow(Throwable t) {
-        if (t instanceof RuntimeException r) {
-            return r;
-        }
-        if (t instanceof Error e) {
-            throw e;
-        }
-        return new TorchException("native call failed", t);
+        return NativeCalls.unchecked(t, "native call");
     }
 
     private static int invokeInt(MethodHandle h) {
