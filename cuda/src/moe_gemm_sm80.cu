@@ -7,6 +7,7 @@
 #include "gemm_params.h"
 #include "moe_schedule.h"
 #include "ptx.cuh"
+#include "stage_loader.cuh"
 
 namespace ms {
 
@@ -23,39 +24,13 @@ __global__ void __launch_bounds__(kThreads, 2) moe_gemm_sm80(const __grid_consta
     constexpr int kCpr = kSm80ChunksPerRow;
     constexpr int kTileBytes = kTileM * kSm80BK * 2;
     constexpr int kStageBytes = 2 * kTileBytes;
-    constexpr int kCopies = kTileM * kCpr / kThreads;  // 16-byte chunks per thread per operand
     extern __shared__ __align__(128) uint8_t smem[];
 
     const Tile tile = decode_tile(blockIdx.x, p.runs, p.run_count, p.m_tiles);
     const int tid = static_cast<int>(threadIdx.x);
-    const int64_t k = p.k;
-    const __nv_bfloat16* b_lo = tile.expert ? p.b_lo[1] : p.b_lo[0];
-    const __nv_bfloat16* b_hi = tile.expert ? p.b_hi[1] : p.b_hi[0];
-
-    // Per-thread copy sources and shared-memory slots, fixed over the k loop.
-    const __nv_bfloat16* a_src[kCopies];
-    const __nv_bfloat16* b_src[kCopies];
-    uint32_t dst[kCopies];
-    bool a_valid[kCopies];
-#pragma unroll
-    for (int i = 0; i < kCopies; ++i) {
-        const Chunk ch = copy_chunk(tid, i, kCpr);
-        a_valid[i] = ch.row < tile.rows;
-        a_src[i] = p.a + (tile.row_begin + (a_valid[i] ? ch.row : 0)) * k + ch.chunk * 8;
-        bool up = false;
-        const int32_t wr = weight_row(kKind, tile.n_tile, ch.row, &up);
-        b_src[i] = (up ? b_hi : b_lo) + wr * k + ch.chunk * 8;
-        dst[i] = static_cast<uint32_t>(sm80_smem_chunk(ch.row, ch.chunk) * 16);
-    }
+    const StageLoader<kKind, 80> loader(p, tile, tid);
     const uint32_t smem_base = smem_u32(smem);
-    auto load_stage = [&](int stage, int kt) {
-        const uint32_t s = smem_base + stage * kStageBytes;
-#pragma unroll
-        for (int i = 0; i < kCopies; ++i) {
-            cp_async_16(s + dst[i], a_src[i] + kt * kSm80BK, a_valid[i]);
-            cp_async_16(s + kTileBytes + dst[i], b_src[i] + kt * kSm80BK, true);
-        }
-    };
+    auto load_stage = [&](int stage, int kt) { loader.load(smem_base + stage * kStageBytes, kt); };
 
     // ldmatrix row addresses. Rows 16 apart share a swizzle, so only the k half (kk) varies.
     const int warp = tid >> 5, lane = tid & 31;

@@ -8,6 +8,7 @@
 #include "gemm_params.h"
 #include "moe_schedule.h"
 #include "ptx.cuh"
+#include "stage_loader.cuh"
 
 namespace ms {
 
@@ -19,7 +20,6 @@ __global__ void __launch_bounds__(kThreads, 1) moe_gemm_sm90(const __grid_consta
     constexpr int kCpr = kSm90ChunksPerRow;
     constexpr int kTileBytes = kTileM * kSm90BK * 2;  // 16 KiB, a multiple of the 1 KiB swizzle atom
     constexpr int kStageBytes = 2 * kTileBytes;
-    constexpr int kCopies = kTileM * kCpr / kThreads;
     constexpr int kAhead = kSm90Stages - 2;  // tiles prefetched; one more stage is still read by wgmma
     extern __shared__ uint8_t smem_raw[];
     // The swizzle atoms and the descriptors' base offset 0 need 1024-byte aligned tiles.
@@ -27,34 +27,9 @@ __global__ void __launch_bounds__(kThreads, 1) moe_gemm_sm90(const __grid_consta
 
     const Tile tile = decode_tile(blockIdx.x, p.runs, p.run_count, p.m_tiles);
     const int tid = static_cast<int>(threadIdx.x);
-    const int64_t k = p.k;
-    const __nv_bfloat16* b_lo = tile.expert ? p.b_lo[1] : p.b_lo[0];
-    const __nv_bfloat16* b_hi = tile.expert ? p.b_hi[1] : p.b_hi[0];
-
-    // Eight consecutive threads copy one 128-byte row segment: fully coalesced.
-    const __nv_bfloat16* a_src[kCopies];
-    const __nv_bfloat16* b_src[kCopies];
-    uint32_t dst[kCopies];
-    bool a_valid[kCopies];
-#pragma unroll
-    for (int i = 0; i < kCopies; ++i) {
-        const Chunk ch = copy_chunk(tid, i, kCpr);
-        a_valid[i] = ch.row < tile.rows;
-        a_src[i] = p.a + (tile.row_begin + (a_valid[i] ? ch.row : 0)) * k + ch.chunk * 8;
-        bool up = false;
-        const int32_t wr = weight_row(kKind, tile.n_tile, ch.row, &up);
-        b_src[i] = (up ? b_hi : b_lo) + wr * k + ch.chunk * 8;
-        dst[i] = static_cast<uint32_t>(sm90_smem_chunk(ch.row, ch.chunk) * 16);
-    }
+    const StageLoader<kKind, 90> loader(p, tile, tid);
     const uint32_t smem_base = smem_u32(smem);
-    auto load_stage = [&](int stage, int kt) {
-        const uint32_t s = smem_base + stage * kStageBytes;
-#pragma unroll
-        for (int i = 0; i < kCopies; ++i) {
-            cp_async_16(s + dst[i], a_src[i] + kt * kSm90BK, a_valid[i]);
-            cp_async_16(s + kTileBytes + dst[i], b_src[i] + kt * kSm90BK, true);
-        }
-    };
+    auto load_stage = [&](int stage, int kt) { loader.load(smem_base + stage * kStageBytes, kt); };
 
     // Warpgroup g multiplies A rows 64g..64g+63 by the whole 128-row B tile.
     const uint32_t a_tile_off = static_cast<uint32_t>((tid >> 7) * 64 * kCpr * 16);
