@@ -17,6 +17,19 @@ int cuda_code(cudaError_t err) { return err == cudaSuccess ? MONOSTREAM_MOE_OK :
 
 bool aligned16(const void* p) { return (reinterpret_cast<uintptr_t>(p) & 15u) == 0; }
 
+// The operands and problem fields both projections set the same way (their weights differ).
+void set_problem(ms::GemmParams& p, const void* a, void* out, const monostream_moe_run* runs, int32_t run_count,
+                 int32_t m_tiles, int32_t k, int32_t out_ld, int add) {
+    p.a = static_cast<const __nv_bfloat16*>(a);
+    p.out = static_cast<__nv_bfloat16*>(out);
+    p.runs = runs;
+    p.run_count = run_count;
+    p.m_tiles = m_tiles;
+    p.k = k;
+    p.out_ld = out_ld;
+    p.add = add;
+}
+
 int path_for(int major, int minor) {
     if (major == 9 && minor == 0) return MONOSTREAM_MOE_PATH_WGMMA;  // the sm_90a cubin
     if (major >= 8) return MONOSTREAM_MOE_PATH_MMA_SYNC;            // sm_80/86/89 cubins, compute_80 PTX otherwise
@@ -111,14 +124,7 @@ int monostream_moe_gate_up(const void* x, void* act, const monostream_moe_weight
         p.b_hi[e] = bf16(weights->w3[e]);
     }
     if (!aligned16(x) || !aligned16(act) || !aligned16(runs)) return MONOSTREAM_MOE_ERR_MISALIGNED;
-    p.a = bf16(x);
-    p.out = static_cast<__nv_bfloat16*>(act);
-    p.runs = runs;
-    p.run_count = run_count;
-    p.m_tiles = m_tiles;
-    p.k = hidden;
-    p.out_ld = intermediate;
-    p.add = 0;
+    set_problem(p, x, act, runs, run_count, m_tiles, hidden, intermediate, 0);
     return launch<Kind::GateUp>(p, ms::n_tiles(Kind::GateUp, hidden, intermediate), stream);
 }
 
@@ -137,14 +143,7 @@ int monostream_moe_down(const void* act, void* y, const monostream_moe_weights* 
         p.b_hi[e] = p.b_lo[e];
     }
     if (!aligned16(act) || !aligned16(y) || !aligned16(runs)) return MONOSTREAM_MOE_ERR_MISALIGNED;
-    p.a = bf16(act);
-    p.out = static_cast<__nv_bfloat16*>(y);
-    p.runs = runs;
-    p.run_count = run_count;
-    p.m_tiles = m_tiles;
-    p.k = intermediate;
-    p.out_ld = hidden;
-    p.add = (flags & MONOSTREAM_MOE_ADD_TO_OUTPUT) ? 1 : 0;
+    set_problem(p, act, y, runs, run_count, m_tiles, intermediate, hidden, (flags & MONOSTREAM_MOE_ADD_TO_OUTPUT) ? 1 : 0);
     return launch<Kind::Down>(p, ms::n_tiles(Kind::Down, hidden, intermediate), stream);
 }
 

@@ -11,7 +11,7 @@
 #include "monostream_cpu.h"
 #include "pool.h"
 
-#define MAX_HEAD_DIM 512
+
 
 typedef struct {
     int dtype;
@@ -79,7 +79,7 @@ static void heads_share(const void *ctx, int part, int parts) {
     const int64_t heads = j->kv_heads * j->group, d = j->d, slots = j->group + 2;
     const int64_t h0 = heads * part / parts, h1 = heads * (part + 1) / parts;
     const float scale = 1.0f / sqrtf((float) d);
-    float q[MAX_HEAD_DIM], acc[MAX_HEAD_DIM];
+    float q[MS_CPU_MAX_HEAD_DIM], acc[MS_CPU_MAX_HEAD_DIM];
     for (int64_t h = h0; h < h1; h++) {
         const int64_t g = h / j->group, s = h % j->group;
         rotate(j, j->qkv, (g * slots + s) * d, q);
@@ -109,12 +109,12 @@ static void heads_share(const void *ctx, int part, int parts) {
 int ms_cpu_attention_decode(int dtype, const void *qkv, int64_t kv_heads, int64_t group, int64_t d, const void *cos,
                             const void *sin, void *k_cache, void *v_cache, int64_t capacity, int64_t past, void *out) {
     if (!valid_dtype(dtype) || !qkv || !cos || !sin || !k_cache || !v_cache || !out || kv_heads < 1 || group < 1
-            || d < 2 || d % 2 != 0 || d > MAX_HEAD_DIM || past < 0 || past >= capacity) {
+            || d < 2 || d % 2 != 0 || d > MS_CPU_MAX_HEAD_DIM || past < 0 || past >= capacity) {
         return MS_CPU_EINVAL;
     }
     attention_job job = {dtype, qkv, kv_heads, group, d, cos, sin, k_cache, v_cache, capacity, past + 1, out};
     // the new key (rotated) and value go into the cache first: every query head of a group reads them
-    float k[MAX_HEAD_DIM];
+    float k[MS_CPU_MAX_HEAD_DIM];
     for (int64_t g = 0; g < kv_heads; g++) {
         const int64_t at = (g * capacity + past) * d;
         rotate(&job, qkv, (g * (group + 2) + group) * d, k);

@@ -12,6 +12,9 @@
 
 #define MS_CPU_ABI_VERSION 2
 
+// the largest head dimension ms_cpu_attention_decode takes
+#define MS_CPU_MAX_HEAD_DIM 512
+
 #define MS_F32 0
 #define MS_BF16 1
 

@@ -45,7 +45,7 @@ final class Attention {
         this.headDim = headDim;
         this.group = heads / kvHeads;
         this.fused = fused;
-        this.kernel = fused ? CpuKernels.get().orElse(null) : null;
+        this.kernel = fused && headDim <= CpuKernels.MAX_HEAD_DIM ? CpuKernels.get().orElse(null) : null;
     }
 
     /** @param x [N, H] normalised hidden states of every new row in the batch; @return [N, H] */
@@ -103,7 +103,7 @@ final class Attention {
                 .reshape(length, (long) heads * headDim);
     }
 
-    /** One new token in one call to {@link CpuKernels#attendDecode}; null when it does not take these arrays (e.g. CUDA). */
+    /** One new token in one call to {@link CpuKernels#attendDecode}; null when it does not take these arrays (CUDA, views). */
     private NDArray attendDecode(NDArray qkv, Segment s, int layer) {
         if (qkv.getDevice().isGpu()) {
             return null;

@@ -55,11 +55,8 @@ public final class KvCache implements AutoCloseable {
      * views of the whole cached prefix, [kvHeads, length + L, d] each.
      */
     NDArray[] append(int layer, NDArray k, NDArray v) {
-        int l = (int) k.getShape().get(1);
-        int end = length + l;
-        if (end > capacity) {
-            throw new IllegalStateException("KV cache overflow: " + end + " tokens in a cache of " + capacity);
-        }
+        int end = length + (int) k.getShape().get(1);
+        checkRoom(end);
         allocate(layer);
         NDIndex rows = new NDIndex(":, {}:{}, :", length, end);
         keys[layer].set(rows, k);
@@ -74,9 +71,7 @@ public final class KvCache implements AutoCloseable {
      * Owned by the cache: do not close them.
      */
     Tensor[] tensors(int layer) {
-        if (length + 1 > capacity) {
-            throw new IllegalStateException("KV cache overflow: " + (length + 1) + " tokens in a cache of " + capacity);
-        }
+        checkRoom(length + 1);
         allocate(layer);
         if (tensors[layer] == null) {
             Tensor k = Aten.wrap(keys[layer]);
@@ -86,6 +81,12 @@ public final class KvCache implements AutoCloseable {
             tensors[layer] = new Tensor[] {k, v};
         }
         return tensors[layer];
+    }
+
+    private void checkRoom(int end) {
+        if (end > capacity) {
+            throw new IllegalStateException("KV cache overflow: " + end + " tokens in a cache of " + capacity);
+        }
     }
 
     private void allocate(int layer) {

@@ -9,6 +9,8 @@ import io.monostream.torch.PackedLinear;
 import io.monostream.torch.Tensor;
 
 import java.util.UUID;
+import java.util.function.Function;
+import java.util.function.Predicate;
 
 /**
  * A linear layer {@code y = x·Wᵀ (+ b)} of the model on DJL arrays, accumulating in fp32 (BF16 and
@@ -51,7 +53,8 @@ final class Projection {
         NDArray plain = weight.toNDArray(owner);
         Tensor own = Aten.wrap(plain);
         owner.attachInternal(UUID.randomUUID().toString(), own);
-        CpuKernels k = bias == null ? CpuKernels.get().orElse(null) : null;
+        boolean onCpu = weight.device().type() == io.monostream.torch.Device.Type.CPU;
+        CpuKernels k = bias == null && onCpu ? CpuKernels.get().orElse(null) : null;
         return new Projection(null, plain, own, bias == null ? null : bias.toNDArray(owner), k, shape[0], shape[1]);
     }
 
@@ -65,7 +68,7 @@ final class Projection {
     /** @param x [..., in] in the weight's dtype; @return [..., out] in x's manager */
     NDArray apply(NDArray x) {
         if (kernel != null && x.getShape().size() / in <= CpuKernels.MAX_ROWS) {
-            NDArray y = applyKernel(x);
+            NDArray y = onRows(x, xt -> kernel.handlesLinear(xt, weightTensor), xt -> kernel.linear(xt, weightTensor));
             if (y != null) {
                 return y;
             }
@@ -73,29 +76,7 @@ final class Projection {
         if (packed == null) {
             return (bias == null ? Linear.linear(x, weight) : Linear.linear(x, weight, bias)).singletonOrThrow();
         }
-        long[] shape = x.getShape().getShape();
-        NDArray rows = shape.length == 2 ? x : x.reshape(-1, in);
-        NDArray y;
-        try (Tensor xt = Aten.wrap(rows); Tensor yt = packed.apply(xt)) {
-            y = yt.toNDArray(x.getManager());
-        }
-        return shape.length == 2 ? y : y.reshape(outputShape(shape));
-    }
-
-    /** Through the decode kernel, or null when it does not take x (e.g. a non-contiguous view). */
-    private NDArray applyKernel(NDArray x) {
-        long[] shape = x.getShape().getShape();
-        NDArray rows = shape.length == 2 ? x : x.reshape(-1, in);
-        NDArray y;
-        try (Tensor xt = Aten.wrap(rows)) {
-            if (!kernel.handlesLinear(xt, weightTensor)) {
-                return null;
-            }
-            try (Tensor yt = kernel.linear(xt, weightTensor)) {
-                y = yt.toNDArray(x.getManager());
-            }
-        }
-        return shape.length == 2 ? y : y.reshape(outputShape(shape));
+        return onRows(x, xt -> true, packed::apply);
     }
 
     /**
@@ -107,18 +88,27 @@ final class Projection {
         if (k == null || up.kernel == null || x.getShape().size() / gate.in > CpuKernels.MAX_ROWS) {
             return null;
         }
+        return gate.onRows(x, xt -> k.handlesLinear(xt, gate.weightTensor) && k.handlesLinear(xt, up.weightTensor),
+                xt -> k.gatedLinear(xt, gate.weightTensor, up.weightTensor));
+    }
+
+    /**
+     * x [..., in] viewed as [rows, in] and passed to {@code product} as a tensor, the result
+     * [rows, out] returned as [..., out] in x's manager; null when {@code takes} refuses the rows.
+     */
+    private NDArray onRows(NDArray x, Predicate<Tensor> takes, Function<Tensor, Tensor> product) {
         long[] shape = x.getShape().getShape();
-        NDArray rows = shape.length == 2 ? x : x.reshape(-1, gate.in);
+        NDArray rows = shape.length == 2 ? x : x.reshape(-1, in);
         NDArray y;
         try (Tensor xt = Aten.wrap(rows)) {
-            if (!k.handlesLinear(xt, gate.weightTensor) || !k.handlesLinear(xt, up.weightTensor)) {
+            if (!takes.test(xt)) {
                 return null;
             }
-            try (Tensor yt = k.gatedLinear(xt, gate.weightTensor, up.weightTensor)) {
+            try (Tensor yt = product.apply(xt)) {
                 y = yt.toNDArray(x.getManager());
             }
         }
-        return shape.length == 2 ? y : y.reshape(gate.outputShape(shape));
+        return shape.length == 2 ? y : y.reshape(outputShape(shape));
     }
 
     private long[] outputShape(long[] inputShape) {

@@ -53,9 +53,10 @@ final class RotaryEmbedding {
         int half = headDim / 2;
         float[] cos = new float[length * headDim];
         float[] sin = new float[length * headDim];
+        boolean linear = "linear".equals(scalingType);
         for (int i = 0; i < length; i++) {
             float t = start + i;
-            if ("linear".equals(scalingType)) {
+            if (linear) {
                 t = t / (float) scalingFactor;
             }
             for (int j = 0; j < half; j++) {

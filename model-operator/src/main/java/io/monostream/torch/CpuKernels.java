@@ -62,10 +62,13 @@ public final class CpuKernels {
      */
     public static final int MAX_ROWS = 16;
 
+    /** The largest head dimension {@link #attendDecode} takes ({@code MS_CPU_MAX_HEAD_DIM} in monostream_cpu.h). */
+    public static final int MAX_HEAD_DIM = 512;
+
     private static final int MS_F32 = 0;
     private static final int MS_BF16 = 1;
     private static final System.Logger LOG = System.getLogger(CpuKernels.class.getName());
-    private static volatile Availability cached;
+    private static final Once<Availability> AVAILABILITY = new Once<>(CpuKernels::lookUp);
 
     private final Path path;
     private final MethodHandle linear;
@@ -113,17 +116,13 @@ public final class CpuKernels {
 
     /** The kernel, or why it is not there; looked up once per JVM. */
     public static Availability availability() {
-        Availability a = cached;
-        if (a == null) {
-            synchronized (CpuKernels.class) {
-                a = cached;
-                if (a == null) {
-                    a = find();
-                    LOG.log(System.Logger.Level.INFO, "CPU decode kernels: {0}", a.description());
-                    cached = a;
-                }
-            }
-        }
+        return AVAILABILITY.get();
+    }
+
+    /** {@link #find}, logged once. */
+    private static Availability lookUp() {
+        Availability a = find();
+        LOG.log(System.Logger.Level.INFO, "CPU decode kernels: {0}", a.description());
         return a;
     }
 
@@ -277,7 +276,7 @@ public final class CpuKernels {
     public Tensor attendDecode(Tensor qkv, Tensor cos, Tensor sin, Tensor keys, Tensor values, int past) {
         long[] q = qkv.shape();
         long[] k = keys.shape();
-        if (q.length != 4 || q[0] != 1 || k.length != 3 || k[0] != q[1] || k[2] != q[3]
+        if (q.length != 4 || q[0] != 1 || q[3] > MAX_HEAD_DIM || k.length != 3 || k[0] != q[1] || k[2] != q[3]
                 || !java.util.Arrays.equals(k, values.shape()) || cos.numel() != q[3] || sin.numel() != q[3]
                 || past < 0 || past >= k[1] || !sameKind(qkv, keys) || !sameKind(qkv, values)
                 || !sameKind(qkv, cos) || !sameKind(qkv, sin)) {

@@ -58,7 +58,7 @@ public final class FusedMoeKernel {
     public static final int ERR_CUDA_BASE = 1000;
 
     private static final String FILE_NAME = System.mapLibraryName("monostream_moe");
-    private static volatile Availability cached;
+    private static final Once<Availability> AVAILABILITY = new Once<>(FusedMoeKernel::find);
 
     private final Path path;
     private final MethodHandle abiVersion;
@@ -137,17 +137,7 @@ public final class FusedMoeKernel {
 
     /** The library found as described in the class comment, loaded once per JVM. */
     public static Availability availability() {
-        Availability a = cached;
-        if (a == null) {
-            synchronized (FusedMoeKernel.class) {
-                a = cached;
-                if (a == null) {
-                    a = find();
-                    cached = a;
-                }
-            }
-        }
-        return a;
+        return AVAILABILITY.get();
     }
 
     private static Availability find() {

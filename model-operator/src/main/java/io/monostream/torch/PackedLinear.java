@@ -26,7 +26,7 @@ public final class PackedLinear implements AutoCloseable {
 
     private static final System.Logger LOG = System.getLogger(PackedLinear.class.getName());
     private static final AtomicBoolean FALLBACK_LOGGED = new AtomicBoolean();
-    private static volatile Boolean prepackWorks;
+    private static final Once<Boolean> PREPACK_WORKS = new Once<>(PackedLinear::probe);
 
     private final Tensor weight;   // packed, or the plain weight on the fallback path
     private final Tensor bias;     // may be null
@@ -134,17 +134,7 @@ public final class PackedLinear implements AutoCloseable {
      * probe's handle (see {@link Dispatcher}), and a tiny leak is better than a layer's weight.
      */
     static boolean prepackAvailable() {
-        Boolean works = prepackWorks;
-        if (works == null) {
-            synchronized (PackedLinear.class) {
-                works = prepackWorks;
-                if (works == null) {
-                    works = probe();
-                    prepackWorks = works;
-                }
-            }
-        }
-        return works;
+        return PREPACK_WORKS.get();
     }
 
     private static boolean probe() {

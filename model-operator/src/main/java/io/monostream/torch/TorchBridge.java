@@ -40,8 +40,7 @@ import java.util.concurrent.ConcurrentHashMap;
  */
 public final class TorchBridge {
 
-    private static final Object LOCK = new Object();
-    private static volatile TorchBridge instance;
+    private static final Once<TorchBridge> INSTANCE = new Once<>(TorchBridge::load);
 
     /** Out-parameters of one shim call; never shared across threads, never held across calls. */
     private static final ThreadLocal<MemorySegment> OUT =
@@ -133,17 +132,7 @@ public final class TorchBridge {
 
     /** The bridge, loading DJL's PyTorch engine (and so libtorch) on first use. */
     public static TorchBridge get() {
-        TorchBridge b = instance;
-        if (b == null) {
-            synchronized (LOCK) {
-                b = instance;
-                if (b == null) {
-                    b = load();
-                    instance = b;
-                }
-            }
-        }
-        return b;
+        return INSTANCE.get();
     }
 
     private static TorchBridge load() {

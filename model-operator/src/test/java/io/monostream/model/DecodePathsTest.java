@@ -6,6 +6,7 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import io.monostream.checkpoint.Checkpoint;
+import io.monostream.runtime.Sampler;
 import io.monostream.testing.TestModels;
 import io.monostream.torch.CpuKernels;
 import io.monostream.torch.TorchThreads;
@@ -47,16 +48,6 @@ class DecodePathsTest {
         return max - min;
     }
 
-    private static int argmax(float[] v) {
-        int best = 0;
-        for (int i = 1; i < v.length; i++) {
-            if (v[i] > v[best]) {
-                best = i;
-            }
-        }
-        return best;
-    }
-
     /**
      * F32: the paths differ only in summation order, so logits agree to 1e-4 of their spread.
      * BF16: each path rounds at the same points but sums in a different order, so a rounded value
@@ -91,7 +82,7 @@ class DecodePathsTest {
                                     + " (limit %g)", name, dtype, step, i, la[i], lb[i], limit));
                         }
                     }
-                    next = new int[] {argmax(lb)};
+                    next = new int[] {Sampler.argmax(lb)};
                 }
             }
         }
