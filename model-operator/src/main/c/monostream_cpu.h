@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#define MS_CPU_ABI_VERSION 2
+#define MS_CPU_ABI_VERSION 3
 
 // the largest head dimension ms_cpu_attention_decode takes
 #define MS_CPU_MAX_HEAD_DIM 512
@@ -21,6 +21,7 @@
 #define MS_CPU_OK 0
 #define MS_CPU_EINVAL 1
 #define MS_CPU_ETHREAD 2
+#define MS_CPU_ENOMEM 3
 
 #define MS_API __attribute__((visibility("default")))
 
@@ -58,5 +59,46 @@ MS_API int ms_cpu_rms_norm(int dtype, const void *x, int64_t rows, int64_t hidde
 MS_API int ms_cpu_attention_decode(int dtype, const void *qkv, int64_t kv_heads, int64_t group, int64_t d,
                                    const void *cos, const void *sin, void *k_cache, void *v_cache,
                                    int64_t capacity, int64_t past, void *out);
+
+// ------------------------------------------------------------------ a whole decode step
+
+// The weights of one decoder layer for ms_cpu_decode_step (the text expert: decode tokens are text).
+typedef struct {
+    const void *attention_norm; // [hidden]
+    const void *wqkv;           // [kv_heads · (group + 2) · head_dim, hidden]
+    const void *wo;             // [hidden, heads · head_dim]
+    const void *ffn_norm;       // [hidden]
+    const void *w1, *w3;        // [intermediate, hidden]
+    const void *w2;             // [hidden, intermediate]
+} ms_cpu_layer;
+
+// A decoder for ms_cpu_decode_step. Every field is 8 bytes wide, so the layout has no padding.
+typedef struct {
+    int64_t dtype;              // MS_F32 or MS_BF16, of every weight, cache and table
+    int64_t layers, hidden, intermediate, heads, kv_heads, head_dim, vocab;
+    double eps;                 // RMSNorm epsilon
+    const ms_cpu_layer *layer;  // [layers]
+    const void *embeddings;     // [vocab, hidden]
+    const void *final_norm;     // [hidden]
+    const void *head;           // [vocab, hidden]
+} ms_cpu_model;
+
+// One sequence's new token in a decode step. Every field is 8 bytes wide.
+typedef struct {
+    int64_t token;              // < vocab
+    int64_t past;               // cached positions; the token's key and value go to row past
+    int64_t capacity;           // rows of each cache
+    const void *cos, *sin;      // [head_dim]: the rotary tables at position past, in dtype
+    void *const *k_cache;       // [layers] pointers to [kv_heads, capacity, head_dim]
+    void *const *v_cache;       // likewise
+} ms_cpu_sequence;
+
+// One decode step of m sequences (one new token each), all in this library: embedding, every
+// layer (RMSNorm, wqkv, attention against the sequence's cache, wo, residual, RMSNorm, gated
+// text expert, w2, residual), the final RMSNorm and the head. Each step rounds where the
+// libtorch ops of the model would, so the result equals theirs. logits [m, vocab] receives the
+// head's output widened to fp32; the caches get row past of every layer. MS_CPU_ENOMEM when the
+// scratch memory cannot be had.
+MS_API int ms_cpu_decode_step(const ms_cpu_model *model, const ms_cpu_sequence *sequences, int64_t m, float *logits);
 
 #endif

@@ -155,6 +155,19 @@ final class Attention {
         return cols.gt(rows).toType(DataType.FLOAT32, false).mul(-Float.MAX_VALUE);
     }
 
+    Projection wqkv() {
+        return wqkv;
+    }
+
+    Projection wo() {
+        return wo;
+    }
+
+    /** Whether decode attention runs in the CPU kernel (fused attention, CPU, head dimension in range). */
+    boolean kernelDecode() {
+        return kernel != null;
+    }
+
     /** Useful FLOPs for L new tokens after {@code past} cached ones: projections plus causal attention. */
     long flops(long length, long past) {
         long hidden = wo.out();

@@ -26,6 +26,14 @@ final class DecoderLayer {
         return h.add(moe.forward(ffnNorm.forward(h), runs));
     }
 
+    RmsNorm attentionNorm() {
+        return attentionNorm;
+    }
+
+    RmsNorm ffnNorm() {
+        return ffnNorm;
+    }
+
     MultimodalMoe moe() {
         return moe;
     }

@@ -40,6 +40,18 @@ final class FeedForward {
         return new io.monostream.torch.Tensor[] {w1.plainWeight(), w3.plainWeight(), w2.plainWeight()};
     }
 
+    Projection w1() {
+        return w1;
+    }
+
+    Projection w2() {
+        return w2;
+    }
+
+    Projection w3() {
+        return w3;
+    }
+
     long hidden() {
         return w1.in();
     }

@@ -32,12 +32,14 @@ public final class MonoInternVL implements AutoCloseable {
     private final Precision precision;
     private final java.util.Map<io.monostream.torch.DType, Long> weightBytes;
     private final MoeImplementation moeImplementation;
+    private final io.monostream.torch.CpuDecoder decoder; // null: decode steps run layer by layer
 
     private MonoInternVL(NDManager manager, ModelConfig config, int imageContextId, VisionEmbedding vision,
             NDArray tokenEmbeddings, List<DecoderLayer> layers, RmsNorm finalNorm, Projection output, RotaryEmbedding rope,
             Precision precision, java.util.Map<io.monostream.torch.DType, Long> weightBytes,
             MoeImplementation moeImplementation) {
         this.moeImplementation = moeImplementation;
+        this.decoder = cpuDecoder(manager, config.llm(), tokenEmbeddings, layers, finalNorm, output);
         this.manager = manager;
         this.config = config;
         this.imageContextId = imageContextId;
@@ -107,6 +109,75 @@ public final class MonoInternVL implements AutoCloseable {
             manager.close();
             throw e;
         }
+    }
+
+    /**
+     * The whole decode step in one native call ({@link io.monostream.torch.CpuDecoder}) when the
+     * CPU kernels run every piece of it: plain weights without bias (BF16; FP32 is prepacked for
+     * oneDNN), fused attention, CPU; else null.
+     */
+    private static io.monostream.torch.CpuDecoder cpuDecoder(NDManager manager, LlmConfig llm, NDArray embeddings,
+            List<DecoderLayer> layers, RmsNorm finalNorm, Projection output) {
+        var kernels = io.monostream.torch.CpuKernels.get();
+        if (kernels.isEmpty() || output.kernelWeight() == null || finalNorm.kernelWeight() == null) {
+            return null;
+        }
+        List<io.monostream.torch.CpuDecoder.Layer> weights = new ArrayList<>(layers.size());
+        for (DecoderLayer l : layers) {
+            FeedForward text = l.moe().text();
+            var layer = new io.monostream.torch.CpuDecoder.Layer(l.attentionNorm().kernelWeight(),
+                    l.attention().wqkv().kernelWeight(), l.attention().wo().kernelWeight(), l.ffnNorm().kernelWeight(),
+                    text.w1().kernelWeight(), text.w3().kernelWeight(), text.w2().kernelWeight());
+            if (!l.attention().kernelDecode() || java.util.Arrays.asList(layer.attentionNorm(), layer.wqkv(), layer.wo(),
+                    layer.ffnNorm(), layer.w1(), layer.w3(), layer.w2()).contains(null)) {
+                return null;
+            }
+            weights.add(layer);
+        }
+        io.monostream.torch.Tensor table = io.monostream.torch.Aten.wrap(embeddings);
+        manager.attachInternal(java.util.UUID.randomUUID().toString(), table);
+        var dims = new io.monostream.torch.CpuDecoder.Dimensions(llm.hiddenSize(), llm.intermediateSize(),
+                llm.numHeads(), llm.numKvHeads(), llm.headDim(), llm.vocabSize(), finalNorm.eps());
+        var decoder = io.monostream.torch.CpuDecoder.of(kernels.get(), dims, weights, table, finalNorm.kernelWeight(),
+                output.kernelWeight());
+        manager.attachInternal(java.util.UUID.randomUUID().toString(), decoder);
+        return decoder;
+    }
+
+    /**
+     * One decode step of these sequences in one native call, when the model has the CPU decode
+     * step and every chunk is one text token: runs them, advances their caches and returns the
+     * fp32 logits [chunks × vocab], chunk after chunk. Null (nothing done) otherwise: the caller
+     * then takes {@link #forward} and {@link #logits}, which give the same values.
+     */
+    public float[] decode(List<SequenceChunk> chunks) {
+        if (decoder == null || chunks.isEmpty() || chunks.size() > io.monostream.torch.CpuKernels.MAX_ROWS) {
+            return null;
+        }
+        for (SequenceChunk c : chunks) {
+            if (c.ids().length != 1 || c.imageRows() != null || c.ids()[0] == imageContextId) {
+                return null;
+            }
+        }
+        List<io.monostream.torch.CpuDecoder.Sequence> sequences = new ArrayList<>(chunks.size());
+        for (SequenceChunk c : chunks) {
+            KvCache cache = c.cache();
+            int past = cache.length();
+            float[][] tables = rope.tables(manager, past, 1);
+            io.monostream.torch.Tensor[] keys = new io.monostream.torch.Tensor[layers.size()];
+            io.monostream.torch.Tensor[] values = new io.monostream.torch.Tensor[layers.size()];
+            for (int l = 0; l < keys.length; l++) {
+                io.monostream.torch.Tensor[] kv = cache.tensors(l);
+                keys[l] = kv[0];
+                values[l] = kv[1];
+            }
+            sequences.add(new io.monostream.torch.CpuDecoder.Sequence(c.ids()[0], past, tables[0], tables[1], keys, values));
+        }
+        float[] logits = decoder.step(sequences);
+        for (SequenceChunk c : chunks) {
+            c.cache().advance(1);
+        }
+        return logits;
     }
 
     /**

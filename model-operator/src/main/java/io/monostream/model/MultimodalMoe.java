@@ -110,6 +110,11 @@ public final class MultimodalMoe {
         return textOut.mul(m.neg().add(1f)).add(visualOut.mul(m));
     }
 
+    /** The text expert (decode tokens are text). */
+    FeedForward text() {
+        return text;
+    }
+
     /** Useful FLOPs: each token through its own expert. */
     public long flops(ModalityRuns runs) {
         return text.flops(runs.textCount()) + visual.flops(runs.visualCount());

@@ -117,6 +117,14 @@ final class Projection {
         return outShape;
     }
 
+    /**
+     * The plain weight [out, in] as the decode kernels read it (owned by the model: do not close),
+     * or null when this layer is prepacked, has a bias or is not on the CPU.
+     */
+    Tensor kernelWeight() {
+        return kernel != null && bias == null ? weightTensor : null;
+    }
+
     /** A new handle to the plain weight [out, in] (the caller closes it), or null when it is prepacked. */
     Tensor plainWeight() {
         if (packed == null) {

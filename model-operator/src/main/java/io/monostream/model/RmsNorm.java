@@ -31,6 +31,15 @@ final class RmsNorm {
         }
     }
 
+    /** The weight [H] as the kernels read it (owned by the model), or null when they do not run this norm. */
+    Tensor kernelWeight() {
+        return weightTensor;
+    }
+
+    float eps() {
+        return eps;
+    }
+
     NDArray forward(NDArray x) {
         if (kernel != null) {
             try (Tensor xt = Aten.wrap(x)) {

@@ -48,6 +48,12 @@ final class RotaryEmbedding {
      * two small copies instead of a dozen libtorch calls.
      */
     NDList cosSin(NDManager manager, int start, int length) {
+        float[][] t = tables(manager, start, length);
+        return new NDList(onDevice(manager, t[0], length), onDevice(manager, t[1], length));
+    }
+
+    /** {@link #cosSin} as fp32 arrays on the heap: {cos, sin}, each [length · headDim]. */
+    float[][] tables(NDManager manager, int start, int length) {
         double base = base(start + length);
         float[] invFreq = base == theta ? thetaInvFreq(manager) : invFreq(manager, base);
         int half = headDim / 2;
@@ -69,7 +75,7 @@ final class RotaryEmbedding {
                 sin[i * headDim + j + half] = si;
             }
         }
-        return new NDList(onDevice(manager, cos, length), onDevice(manager, sin, length));
+        return new float[][] {cos, sin};
     }
 
     private NDArray onDevice(NDManager manager, float[] values, int length) {

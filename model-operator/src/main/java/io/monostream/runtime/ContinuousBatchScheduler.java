@@ -440,18 +440,20 @@ final class ContinuousBatchScheduler implements Runnable {
     }
 
     private void decodeTogether(List<Sequence> batch) {
-        try (NDManager step = model.manager().newSubManager()) {
-            List<SequenceChunk> chunks = new ArrayList<>(batch.size());
-            for (Sequence s : batch) {
-                chunks.add(SequenceChunk.text(new int[] {s.pending}, s.cache));
+        List<SequenceChunk> chunks = new ArrayList<>(batch.size());
+        for (Sequence s : batch) {
+            chunks.add(SequenceChunk.text(new int[] {s.pending}, s.cache));
+        }
+        float[] logits = model.decode(chunks); // the whole step in one native call, when the model has it
+        if (logits == null) {
+            try (NDManager step = model.manager().newSubManager()) {
+                logits = model.logits(model.forward(step, chunks)).toFloatArray();
             }
-            NDArray hidden = model.forward(step, chunks);
-            float[] logits = model.logits(hidden).toFloatArray();
-            int vocab = logits.length / batch.size();
-            for (int i = 0; i < batch.size(); i++) {
-                decodeTokens++;
-                accept(batch.get(i), Arrays.copyOfRange(logits, i * vocab, (i + 1) * vocab));
-            }
+        }
+        int vocab = logits.length / batch.size();
+        for (int i = 0; i < batch.size(); i++) {
+            decodeTokens++;
+            accept(batch.get(i), Arrays.copyOfRange(logits, i * vocab, (i + 1) * vocab));
         }
     }
 

@@ -54,7 +54,7 @@ public final class CpuKernels {
     /** Where the jar carries the library. */
     public static final String RESOURCE = "/native/linux-x86_64/libmonostream_cpu.so";
     /** {@code MS_CPU_ABI_VERSION}. */
-    public static final int ABI_VERSION = 2;
+    public static final int ABI_VERSION = 3;
     /**
      * The most rows of {@code x} sent to {@link #linear}: up to here it reads the weight once and beats
      * or matches libtorch on plain weights; beyond it the products are compute-bound and oneDNN's
@@ -75,6 +75,7 @@ public final class CpuKernels {
     private final MethodHandle gatedLinear;
     private final MethodHandle rmsNorm;
     private final MethodHandle attentionDecode;
+    private final MethodHandle decodeStep;
     private final MethodHandle setThreads;
     private final MethodHandle preferPortable;
     private final String isa;
@@ -96,6 +97,8 @@ public final class CpuKernels {
         attentionDecode = bind(lib, "ms_cpu_attention_decode", FunctionDescriptor.of(JAVA_INT,
                 JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG,
                 JAVA_LONG, ADDRESS));
+        decodeStep = bind(lib, "ms_cpu_decode_step", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG,
+                ADDRESS));
         setThreads = bind(lib, "ms_cpu_set_threads", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
         preferPortable = bind(lib, "ms_cpu_prefer_portable", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
         try {
@@ -291,6 +294,22 @@ public final class CpuKernels {
                 keys.dataPointer(), values.dataPointer(), k[1], (long) past, y.dataPointer()), "ms_cpu_attention_decode");
     }
 
+    /**
+     * {@code ms_cpu_decode_step} over structures {@link CpuDecoder} laid out; fails with the ABI's code.
+     */
+    void decodeStep(MemorySegment model, MemorySegment sequences, long m, MemorySegment logits) {
+        int rc;
+        try {
+            rc = (int) decodeStep.invokeExact(model, sequences, m, logits);
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+        if (rc != 0) {
+            throw new TorchException("ms_cpu_decode_step failed (" + rc + (rc == 3 ? ", out of memory" : "")
+                    + ") for " + m + " sequences");
+        }
+    }
+
     /** A native call that fills {@code y} and returns the ABI's code. */
     @FunctionalInterface
     private interface Fill {
@@ -313,13 +332,13 @@ public final class CpuKernels {
     }
 
     /** Same F32 or BF16 dtype, on the CPU, contiguous. */
-    private static boolean sameKind(Tensor reference, Tensor t) {
+    static boolean sameKind(Tensor reference, Tensor t) {
         DType d = reference.dtype();
         return (d == DType.F32 || d == DType.BF16) && t.dtype() == d && reference.device().type() == Device.Type.CPU
                 && t.device().type() == Device.Type.CPU && reference.isContiguous() && t.isContiguous();
     }
 
-    private static int code(Tensor t) {
+    static int code(Tensor t) {
         return t.dtype() == DType.BF16 ? MS_BF16 : MS_F32;
     }
 

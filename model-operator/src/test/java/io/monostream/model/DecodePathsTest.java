@@ -88,6 +88,78 @@ class DecodePathsTest {
         }
     }
 
+    /**
+     * The whole decode step in one native call ({@link MonoInternVL#decode}) against the same
+     * model's layer-by-layer forward and logits, three sequences of different lengths in one
+     * batch. F32: the same kernels in the same order, so equal to 1e-6 of the spread; BF16: the
+     * final RMSNorm runs in the kernel instead of libtorch's ops, so a value may land one BF16
+     * step apart (the 1.5 % BF16 tolerance). Greedy tokens agree at every step.
+     */
+    @ParameterizedTest(name = "{0} {1}")
+    @CsvSource({"tiny-v2, f32, 0.000001", "tiny-v2, bf16, 0.015", "tiny-v1-sharded, f32, 0.000001",
+            "tiny-v1-sharded, bf16, 0.015"})
+    void wholeDecodeStepMatchesTheLayerByLayerPath(String name, String dtype, double tolerance) throws Exception {
+        ModelOptions plain = new ModelOptions(Precision.parse(dtype), false, true);
+        int[][] prompts = {{1, 5, 17, 100, 264, 13, 451}, {1, 395, 200}, {1, 281, 42, 364, 7, 325, 113, 64, 9, 31}};
+        int steps = 6;
+        try (NDManager scope = manager.newSubManager(); Checkpoint checkpoint = Checkpoint.open(TestModels.model(name));
+             MonoInternVL model = MonoInternVL.load(checkpoint, scope, 999, plain)) {
+            java.util.List<SequenceChunk> stepChunks = new java.util.ArrayList<>();
+            java.util.List<SequenceChunk> layerChunks = new java.util.ArrayList<>();
+            int[] next = new int[prompts.length];
+            for (int i = 0; i < prompts.length; i++) {
+                KvCache a = model.newCache(scope, prompts[i].length + steps);
+                KvCache b = model.newCache(scope, prompts[i].length + steps);
+                try (NDManager s = scope.newSubManager()) {
+                    model.forward(s, prompts[i], null, a);
+                    NDArray h = model.forward(s, prompts[i], null, b);
+                    next[i] = Sampler.argmax(model.logits(h.get(h.getShape().get(0) - 1)).toFloatArray());
+                }
+                stepChunks.add(SequenceChunk.text(new int[] {next[i]}, a));
+                layerChunks.add(SequenceChunk.text(new int[] {next[i]}, b));
+            }
+            for (int step = 0; step < steps; step++) {
+                float[] fused = model.decode(stepChunks);
+                assertTrue(fused != null, "the plain " + dtype + " model has the CPU decode step");
+                float[] layered;
+                try (NDManager s = scope.newSubManager()) {
+                    layered = model.logits(model.forward(s, layerChunks)).toFloatArray();
+                }
+                int vocab = layered.length / prompts.length;
+                for (int i = 0; i < prompts.length; i++) {
+                    float[] lf = java.util.Arrays.copyOfRange(fused, i * vocab, (i + 1) * vocab);
+                    float[] ll = java.util.Arrays.copyOfRange(layered, i * vocab, (i + 1) * vocab);
+                    double limit = tolerance * spread(ll);
+                    for (int v = 0; v < vocab; v++) {
+                        if (!(Math.abs(lf[v] - ll[v]) <= limit)) {
+                            throw new AssertionError(String.format("%s %s step %d sequence %d logit %d: one call %g,"
+                                    + " layer by layer %g (limit %g)", name, dtype, step, i, v, lf[v], ll[v], limit));
+                        }
+                    }
+                    next[i] = Sampler.argmax(ll);
+                    org.junit.jupiter.api.Assertions.assertEquals(next[i], Sampler.argmax(lf), "greedy token, step " + step);
+                    stepChunks.set(i, SequenceChunk.text(new int[] {next[i]}, stepChunks.get(i).cache()));
+                    layerChunks.set(i, SequenceChunk.text(new int[] {next[i]}, layerChunks.get(i).cache()));
+                }
+            }
+            KvCache cache = stepChunks.get(0).cache();
+            int length = cache.length();
+            org.junit.jupiter.api.Assertions.assertEquals(prompts[0].length + steps, length);
+            // what the step does not take is left to the caller's layer-by-layer path, untouched
+            assertTrue(model.decode(java.util.List.of(SequenceChunk.text(new int[] {999}, cache))) == null,
+                    "an image-context token");
+            assertTrue(model.decode(java.util.List.of(SequenceChunk.text(new int[] {5, 6}, cache))) == null,
+                    "two tokens of one sequence");
+            org.junit.jupiter.api.Assertions.assertEquals(length, cache.length());
+            try (MonoInternVL prepacked = MonoInternVL.load(checkpoint, scope, 999, new ModelOptions(Precision.parse(dtype),
+                    true, true));
+                 KvCache c = prepacked.newCache(scope, 4)) {
+                assertTrue(prepacked.decode(java.util.List.of(SequenceChunk.text(new int[] {5}, c))) == null,
+                        "prepacked weights");
+            }
+        }
+    }
+
     @Test
     void rmsNormKernelMatchesItsLibtorchOps() {
         Random r = new Random(3);
