@@ -7,9 +7,11 @@ import io.monostream.checkpoint.Checkpoint;
 import io.monostream.checkpoint.TensorInfo;
 import io.monostream.torch.DType;
 import io.monostream.torch.Device;
+import io.monostream.torch.HugePages;
 import io.monostream.torch.Tensor;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 
 /**
  * Turns checkpoint tensors into resident arrays of the model's precision, owned by one manager
@@ -83,10 +85,15 @@ final class WeightLoader {
         TensorInfo info = checkpoint.info(name);
         long[] shape = info.shape();
         if (precision == Precision.F32) {
-            return Tensor.of(checkpoint.readFloats(name), shape);
+            float[] values = checkpoint.readFloats(name);
+            Tensor t = Tensor.empty(shape, DType.F32, Device.CPU);
+            HugePages.advise(t.dataPointer()); // before the first write: the pages are made huge
+            MemorySegment.copy(values, 0, t.dataPointer(), ValueLayout.JAVA_FLOAT, 0, values.length);
+            return t;
         }
         if (info.dtype() == io.monostream.checkpoint.DType.BF16) {
             Tensor t = Tensor.empty(shape, DType.BF16, Device.CPU);
+            HugePages.advise(t.dataPointer());
             checkpoint.readInto(name, t.dataPointer().reinterpret(info.byteLength()));
             return t;
         }
