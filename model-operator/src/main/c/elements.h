@@ -17,11 +17,10 @@ static inline float bf16_to_f32(uint16_t v) {
 static inline uint16_t f32_to_bf16(float f) {
     uint32_t bits;
     memcpy(&bits, &f, sizeof bits);
-    if ((bits & 0x7fffffffu) > 0x7f800000u) {
-        return (uint16_t) ((bits >> 16) | 0x40u); // quiet NaN, sign kept
-    }
-    bits += 0x7fffu + ((bits >> 16) & 1u); // round to nearest even
-    return (uint16_t) (bits >> 16);
+    const uint32_t nearest_even = (bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16;
+    const uint32_t quiet_nan = (bits >> 16) | 0x40u; // sign kept
+    // a select rather than a branch, so loops over it vectorise
+    return (uint16_t) ((bits & 0x7fffffffu) > 0x7f800000u ? quiet_nan : nearest_even);
 }
 
 /** Element i of an array of dtype, as fp32. */

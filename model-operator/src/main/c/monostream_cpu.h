@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#define MS_CPU_ABI_VERSION 3
+#define MS_CPU_ABI_VERSION 4
 
 // the largest head dimension ms_cpu_attention_decode takes
 #define MS_CPU_MAX_HEAD_DIM 512
@@ -59,6 +59,18 @@ MS_API int ms_cpu_rms_norm(int dtype, const void *x, int64_t rows, int64_t hidde
 MS_API int ms_cpu_attention_decode(int dtype, const void *qkv, int64_t kv_heads, int64_t group, int64_t d,
                                    const void *cos, const void *sin, void *k_cache, void *v_cache,
                                    int64_t capacity, int64_t past, void *out);
+
+// The attention inputs of `length` new tokens of one sequence (a prompt or a chunk of one), for
+// libtorch's attention to take from there:
+//   qkv   [length, kv_heads, group + 2, d]: the tokens' fused wqkv output
+//   cos, sin [length, d]: the rotary tables at positions past .. past + length - 1, in dtype
+//   k_cache, v_cache [kv_heads, capacity, d]: the rotated keys and the values go to rows
+//         past .. past + length - 1
+//   q_out [kv_heads · group, length, d]: the rotated queries, head after head
+// with the roundings of ms_cpu_attention_decode.
+MS_API int ms_cpu_attention_inputs(int dtype, const void *qkv, int64_t length, int64_t kv_heads, int64_t group,
+                                   int64_t d, const void *cos, const void *sin, void *k_cache, void *v_cache,
+                                   int64_t capacity, int64_t past, void *q_out);
 
 // ------------------------------------------------------------------ a whole decode step
 

@@ -16,33 +16,45 @@ typedef struct {
     float eps;
 } norm_job;
 
+/** One row, with dtype a constant at each call and restrict pointers, so that both loops vectorise. */
+static inline __attribute__((always_inline)) void norm_row(const norm_job *j, int64_t r, const int dtype) {
+    const int64_t h = j->hidden, size = dtype == MS_BF16 ? 2 : 4;
+    const void *restrict x = (const char *) j->x + r * h * size;
+    const void *restrict w = j->w;
+    void *restrict y = (char *) j->y + r * h * size;
+    // eight partial sums, so the sum of squares vectorises
+    float partial[8] = {0};
+    int64_t c = 0;
+    for (; c + 8 <= h; c += 8) {
+        for (int l = 0; l < 8; l++) {
+            float v = load_elem(x, c + l, dtype);
+            partial[l] += v * v;
+        }
+    }
+    float squares = 0;
+    for (; c < h; c++) {
+        float v = load_elem(x, c, dtype);
+        squares += v * v;
+    }
+    for (int l = 0; l < 8; l++) {
+        squares += partial[l];
+    }
+    const float scale = sqrtf(squares / (float) h + j->eps);
+    for (c = 0; c < h; c++) {
+        float normalised = round_to(load_elem(x, c, dtype) / scale, dtype);
+        store_elem(y, c, normalised * load_elem(w, c, dtype), dtype);
+    }
+}
+
 __attribute__((target_clones("avx512f", "avx2", "default")))
 static void norm_share(const void *ctx, int part, int parts) {
     const norm_job *j = ctx;
     const int64_t r0 = j->rows * part / parts, r1 = j->rows * (part + 1) / parts;
-    const int64_t h = j->hidden;
     for (int64_t r = r0; r < r1; r++) {
-        // eight partial sums, so the compiler may vectorise the sum of squares
-        float partial[8] = {0};
-        int64_t c = 0;
-        for (; c + 8 <= h; c += 8) {
-            for (int l = 0; l < 8; l++) {
-                float v = load_elem(j->x, r * h + c + l, j->dtype);
-                partial[l] += v * v;
-            }
-        }
-        float squares = 0;
-        for (; c < h; c++) {
-            float v = load_elem(j->x, r * h + c, j->dtype);
-            squares += v * v;
-        }
-        for (int l = 0; l < 8; l++) {
-            squares += partial[l];
-        }
-        const float scale = sqrtf(squares / (float) h + j->eps);
-        for (c = 0; c < h; c++) {
-            float normalised = round_to(load_elem(j->x, r * h + c, j->dtype) / scale, j->dtype);
-            store_elem(j->y, r * h + c, normalised * load_elem(j->w, c, j->dtype), j->dtype);
+        if (j->dtype == MS_BF16) {
+            norm_row(j, r, MS_BF16);
+        } else {
+            norm_row(j, r, MS_F32);
         }
     }
 }

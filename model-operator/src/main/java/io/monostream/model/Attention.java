@@ -72,35 +72,58 @@ final class Attention {
         int length = s.length();
         KvCache cache = s.cache();
         int past = cache.length();
-        NDArray q = qkv.get(":, :, :{}, :", group).reshape(length, heads, headDim);
-        NDArray k = qkv.get(":, :, {}, :", group);
-        NDArray v = qkv.get(":, :, {}, :", group + 1);
-        q = RotaryEmbedding.apply(q, s.cos(), s.sin()); // [L, heads, d]
-        k = RotaryEmbedding.apply(k, s.cos(), s.sin()).transpose(1, 0, 2); // [kvHeads, L, d]
-        v = v.transpose(1, 0, 2);
-        NDArray[] kv = cache.append(layer, k, v);
         int total = past + length;
-        if (!fused) {
-            return explicit(q.transpose(1, 0, 2), expand(kv[0], total), expand(kv[1], total), past, length, total);
+        NDManager m = qkv.getManager();
+        NDArray q = kernel == null ? null : kernelInputs(qkv, s, layer); // [heads, L, d], the cache written
+        NDArray[] kv;
+        if (q != null) {
+            kv = cache.cached(layer, total, m);
+        } else {
+            q = qkv.get(":, :, :{}, :", group).reshape(length, heads, headDim);
+            NDArray k = qkv.get(":, :, {}, :", group);
+            NDArray v = qkv.get(":, :, {}, :", group + 1);
+            q = RotaryEmbedding.apply(q, s.cos(), s.sin()).transpose(1, 0, 2); // [heads, L, d]
+            k = RotaryEmbedding.apply(k, s.cos(), s.sin()).transpose(1, 0, 2); // [kvHeads, L, d]
+            kv = cache.append(layer, k, v.transpose(1, 0, 2));
         }
-        NDManager m = q.getManager();
+        if (!fused) {
+            return explicit(q, expand(kv[0], total), expand(kv[1], total), past, length, total);
+        }
         if (past == 0 && length > 1) {
             // a fresh prompt: the CPU flash kernel with is_causal; KV expanded to every query head,
             // because enable_gqa makes it fall back to a slow path (dependencies.md)
-            NDArray out = Aten.call(m, SDPA, "", q.transpose(1, 0, 2).expandDims(0),
-                    expand(k, length).expandDims(0), expand(v, length).expandDims(0),
-                    null, 0.0, true, null, false); // [1, heads, L, d]
+            NDArray out = Aten.call(m, SDPA, "", q.expandDims(0), expand(kv[0], length).expandDims(0),
+                    expand(kv[1], length).expandDims(0), null, 0.0, true, null, false); // [1, heads, L, d]
             return out.squeeze(0).transpose(1, 0, 2).reshape(length, (long) heads * headDim);
         }
         // after a cache: the queries of one KV head stacked as [group · L] rows against that head's
         // keys, so the cache is read as it is; the mask (repeated per group) keeps it causal
-        NDArray grouped = q.reshape(length, kvHeads, group, headDim).transpose(1, 2, 0, 3)
-                .reshape(1, kvHeads, (long) group * length, headDim);
+        NDArray grouped = q.reshape(1, kvHeads, (long) group * length, headDim);
         Object mask = length == 1 ? null : Optional.of(visible(m, past, length, total).tile(new long[] {group, 1}));
         NDArray out = Aten.call(m, SDPA, "", grouped, kv[0].expandDims(0), kv[1].expandDims(0),
                 mask, 0.0, false, null, false); // [1, kvHeads, group · L, d]
         return out.reshape(kvHeads, group, length, headDim).transpose(2, 0, 1, 3)
                 .reshape(length, (long) heads * headDim);
+    }
+
+    /**
+     * Rotary embedding, the cache write and the query layout of several new tokens in one call to
+     * {@link CpuKernels#attentionInputs}: the rotated queries [heads, L, d], or null when it does
+     * not take these arrays (CUDA, views); the cache's rows are then untouched.
+     */
+    private NDArray kernelInputs(NDArray qkv, Segment s, int layer) {
+        if (qkv.getDevice().isGpu()) {
+            return null;
+        }
+        try (Tensor q = Aten.wrap(qkv); Tensor cos = Aten.wrap(s.cos()); Tensor sin = Aten.wrap(s.sin())) {
+            if (!q.isContiguous() || !cos.isContiguous() || !sin.isContiguous()) {
+                return null;
+            }
+            Tensor[] cache = s.cache().tensors(layer, s.length());
+            try (Tensor out = kernel.attentionInputs(q, cos, sin, cache[0], cache[1], s.cache().length())) {
+                return out.toNDArray(qkv.getManager());
+            }
+        }
     }
 
     /** One new token in one call to {@link CpuKernels#attendDecode}; null when it does not take these arrays (CUDA, views). */

@@ -61,8 +61,7 @@ public final class KvCache implements AutoCloseable {
         NDIndex rows = new NDIndex(":, {}:{}, :", length, end);
         keys[layer].set(rows, k);
         values[layer].set(rows, v);
-        NDIndex prefix = new NDIndex(":, :{}, :", end);
-        return new NDArray[] {keys[layer].get(k.getManager(), prefix), values[layer].get(k.getManager(), prefix)};
+        return cached(layer, end, k.getManager());
     }
 
     /**
@@ -71,7 +70,12 @@ public final class KvCache implements AutoCloseable {
      * Owned by the cache: do not close them.
      */
     Tensor[] tensors(int layer) {
-        checkRoom(length + 1);
+        return tensors(layer, 1);
+    }
+
+    /** {@link #tensors(int)} for a kernel that writes rows {@code length .. length + rows - 1}. */
+    Tensor[] tensors(int layer, int rows) {
+        checkRoom(length + rows);
         allocate(layer);
         if (tensors[layer] == null) {
             Tensor k = Aten.wrap(keys[layer]);
@@ -81,6 +85,14 @@ public final class KvCache implements AutoCloseable {
             tensors[layer] = new Tensor[] {k, v};
         }
         return tensors[layer];
+    }
+
+    /** Views of the layer's first {@code end} cached rows, [kvHeads, end, d] each, in {@code manager}. */
+    NDArray[] cached(int layer, int end, NDManager manager) {
+        checkRoom(end);
+        allocate(layer);
+        NDIndex prefix = new NDIndex(":, :{}, :", end);
+        return new NDArray[] {keys[layer].get(manager, prefix), values[layer].get(manager, prefix)};
     }
 
     private void checkRoom(int end) {

@@ -54,7 +54,7 @@ public final class CpuKernels {
     /** Where the jar carries the library. */
     public static final String RESOURCE = "/native/linux-x86_64/libmonostream_cpu.so";
     /** {@code MS_CPU_ABI_VERSION}. */
-    public static final int ABI_VERSION = 3;
+    public static final int ABI_VERSION = 4;
     /**
      * The most rows of {@code x} sent to {@link #linear}: up to here it reads the weight once and beats
      * or matches libtorch on plain weights; beyond it the products are compute-bound and oneDNN's
@@ -75,6 +75,7 @@ public final class CpuKernels {
     private final MethodHandle gatedLinear;
     private final MethodHandle rmsNorm;
     private final MethodHandle attentionDecode;
+    private final MethodHandle attentionInputs;
     private final MethodHandle decodeStep;
     private final MethodHandle setThreads;
     private final MethodHandle preferPortable;
@@ -97,6 +98,9 @@ public final class CpuKernels {
         attentionDecode = bind(lib, "ms_cpu_attention_decode", FunctionDescriptor.of(JAVA_INT,
                 JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS, JAVA_LONG,
                 JAVA_LONG, ADDRESS));
+        attentionInputs = bind(lib, "ms_cpu_attention_inputs", FunctionDescriptor.of(JAVA_INT,
+                JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
+                JAVA_LONG, JAVA_LONG, ADDRESS));
         decodeStep = bind(lib, "ms_cpu_decode_step", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG,
                 ADDRESS));
         setThreads = bind(lib, "ms_cpu_set_threads", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
@@ -292,6 +296,35 @@ public final class CpuKernels {
         return produce(new long[] {1, kvHeads * group * d}, qkv.dtype(), y -> (int) attentionDecode.invokeExact(
                 code(qkv), qkv.dataPointer(), kvHeads, group, d, cos.dataPointer(), sin.dataPointer(),
                 keys.dataPointer(), values.dataPointer(), k[1], (long) past, y.dataPointer()), "ms_cpu_attention_decode");
+    }
+
+    /**
+     * The attention inputs of {@code L} new tokens of one sequence (a prompt or a chunk), for
+     * libtorch's attention to take from there: rotates their query and key heads, writes the keys
+     * and values into rows {@code past .. past + L - 1} of the caches and returns the rotated
+     * queries head after head, [kvHeads · group, L, d]; the roundings of {@link #attendDecode}.
+     *
+     * @param qkv the tokens' wqkv output [L, kvHeads, group + 2, d]
+     * @param cos the rotary tables at positions past .. past + L - 1, [L, d] (sin likewise)
+     * @param keys the KV head keys [kvHeads, capacity, d] (values likewise)
+     */
+    public Tensor attentionInputs(Tensor qkv, Tensor cos, Tensor sin, Tensor keys, Tensor values, int past) {
+        long[] q = qkv.shape();
+        long[] k = keys.shape();
+        if (q.length != 4 || q[3] > MAX_HEAD_DIM || q[3] % 2 != 0 || k.length != 3 || k[0] != q[1] || k[2] != q[3]
+                || !java.util.Arrays.equals(k, values.shape()) || !java.util.Arrays.equals(cos.shape(), new long[] {q[0], q[3]})
+                || !java.util.Arrays.equals(sin.shape(), cos.shape()) || past < 0 || past + q[0] > k[1]
+                || !sameKind(qkv, keys) || !sameKind(qkv, values) || !sameKind(qkv, cos) || !sameKind(qkv, sin)) {
+            throw new IllegalArgumentException("the CPU attention inputs kernel does not take qkv " + qkv + ", cos " + cos
+                    + ", caches " + keys + " / " + values + " at position " + past);
+        }
+        long length = q[0];
+        long kvHeads = q[1];
+        long group = q[2] - 2;
+        long d = q[3];
+        return produce(new long[] {kvHeads * group, length, d}, qkv.dtype(), y -> (int) attentionInputs.invokeExact(
+                code(qkv), qkv.dataPointer(), length, kvHeads, group, d, cos.dataPointer(), sin.dataPointer(),
+                keys.dataPointer(), values.dataPointer(), k[1], (long) past, y.dataPointer()), "ms_cpu_attention_inputs");
     }
 
     /**

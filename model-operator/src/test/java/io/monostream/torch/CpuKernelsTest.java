@@ -273,12 +273,74 @@ class CpuKernelsTest {
 
     /** x·cos + rotate_half(x)·sin for one head of d values. */
     private static double[] rotate(float[] x, int at, float[] cos, float[] sin, int d) {
+        return rotate(x, at, cos, sin, 0, d);
+    }
+
+    /** The head at x[at..] rotated with the tables' row starting at tableAt, in double. */
+    private static double[] rotate(float[] x, int at, float[] cos, float[] sin, int tableAt, int d) {
         double[] out = new double[d];
         for (int i = 0; i < d; i++) {
             double other = i < d / 2 ? -x[at + i + d / 2] : x[at + i - d / 2];
-            out[i] = x[at + i] * (double) cos[i] + other * sin[i];
+            out[i] = x[at + i] * (double) cos[tableAt + i] + other * sin[tableAt + i];
         }
         return out;
+    }
+
+    @Test
+    void attentionInputsRotateEveryTokenAndWriteItsKeyAndValueAfterThePast() {
+        int length = 5;
+        int kvHeads = 2;
+        int group = 3;
+        int d = 16;
+        int capacity = 20;
+        int past = 7;
+        for (DType dtype : new DType[] {DType.F32, DType.BF16}) {
+            try (Tensor qkv = random(70, dtype, length, kvHeads, group + 2, d); Tensor cos = random(71, dtype, length, d);
+                 Tensor sin = random(72, dtype, length, d); Tensor keys = random(73, dtype, kvHeads, capacity, d);
+                 Tensor values = random(74, dtype, kvHeads, capacity, d)) {
+                float[] keysBefore = keys.toFloatArray();
+                float[] valuesBefore = values.toFloatArray();
+                try (Tensor out = kernel.attentionInputs(qkv, cos, sin, keys, values, past)) {
+                    assertArrayEquals(new long[] {(long) kvHeads * group, length, d}, out.shape());
+                    float[] q = qkv.toFloatArray();
+                    float[] c = cos.toFloatArray();
+                    float[] s = sin.toFloatArray();
+                    float[] k = keys.toFloatArray();
+                    float[] v = values.toFloatArray();
+                    float[] got = out.toFloatArray();
+                    double tolerance = dtype == DType.BF16 ? 0.03 : 1e-6;
+                    for (int g = 0; g < kvHeads; g++) {
+                        for (int row = 0; row < capacity; row++) {
+                            int t = row - past;
+                            for (int i = 0; i < d; i++) {
+                                int at = (g * capacity + row) * d + i;
+                                if (t < 0 || t >= length) {
+                                    assertEquals(keysBefore[at], k[at], 0.0, "key row " + row + " is not the new tokens'");
+                                    assertEquals(valuesBefore[at], v[at], 0.0, "value row " + row);
+                                    continue;
+                                }
+                                int slots = t * kvHeads * (group + 2) + g * (group + 2);
+                                double key = rotate(q, (slots + group) * d, c, s, t * d, d)[i];
+                                assertEquals(key, k[at], tolerance * Math.max(1, Math.abs(key)), dtype + " key " + t);
+                                assertEquals(q[(slots + group + 1) * d + i], v[at], 0.0, dtype + " value " + t);
+                            }
+                        }
+                        for (int h = 0; h < group; h++) {
+                            for (int t = 0; t < length; t++) {
+                                int slots = t * kvHeads * (group + 2) + g * (group + 2);
+                                double[] query = rotate(q, (slots + h) * d, c, s, t * d, d);
+                                for (int i = 0; i < d; i++) {
+                                    assertEquals(query[i], got[((g * group + h) * length + t) * d + i],
+                                            tolerance * Math.max(1, Math.abs(query[i])), dtype + " query " + t);
+                                }
+                            }
+                        }
+                    }
+                }
+                assertThrows(IllegalArgumentException.class,
+                        () -> kernel.attentionInputs(qkv, cos, sin, keys, values, capacity - length + 1));
+            }
+        }
     }
 
     @Test
