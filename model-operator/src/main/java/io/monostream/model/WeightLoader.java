@@ -2,22 +2,21 @@ package io.monostream.model;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.Shape;
 import io.monostream.checkpoint.Checkpoint;
 import io.monostream.checkpoint.TensorInfo;
 import io.monostream.torch.DType;
 import io.monostream.torch.Device;
+import io.monostream.torch.Dispatcher;
 import io.monostream.torch.HugePages;
 import io.monostream.torch.Tensor;
 
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
 
 /**
  * Turns checkpoint tensors into resident arrays of the model's precision, owned by one manager
- * (the model's). In BF16 the bytes of a BF16 checkpoint are copied once from the mapping into
- * libtorch memory (never widened; the mapping may be closed afterwards) and F32/F16 checkpoints
- * are cast once; linear weights are then prepacked and the plain copy dropped.
+ * (the model's). Each tensor is read from the file straight into libtorch memory (positional
+ * reads, not through the mapping, and never through the Java heap) and cast once when the file
+ * stores another element type; linear weights may then be prepacked and the plain copy dropped.
+ * Weights go on transparent huge pages where the OS offers them ({@link HugePages}).
  * On CUDA each tensor is read on the host and copied once to the device (no prepacking there).
  * The checkpoint has already checked every shape against the config.
  */
@@ -41,12 +40,8 @@ final class WeightLoader {
     /** A resident array of the model's precision. */
     NDArray load(String name) {
         NDArray array;
-        if (precision == Precision.F32) {
-            array = manager.create(checkpoint.readFloats(name), new Shape(checkpoint.info(name).shape()));
-        } else {
-            try (Tensor t = tensor(name)) {
-                array = t.toNDArray(manager);
-            }
+        try (Tensor t = tensor(name)) {
+            array = t.toNDArray(manager);
         }
         count(precision.dtype(), checkpoint.info(name).elementCount());
         array.setName(name);
@@ -80,25 +75,32 @@ final class WeightLoader {
         }
     }
 
-    /** The checkpoint tensor in the model's precision in host memory. */
+    /**
+     * The checkpoint tensor in the model's precision in host memory, read straight into native
+     * memory (a stored dtype other than the model's goes through one temporary tensor of it), so
+     * that loading never holds a weight on the Java heap.
+     */
     private Tensor hostTensor(String name) {
         TensorInfo info = checkpoint.info(name);
         long[] shape = info.shape();
-        if (precision == Precision.F32) {
-            float[] values = checkpoint.readFloats(name);
-            Tensor t = Tensor.empty(shape, DType.F32, Device.CPU);
-            HugePages.advise(t.dataPointer()); // before the first write: the pages are made huge
-            MemorySegment.copy(values, 0, t.dataPointer(), ValueLayout.JAVA_FLOAT, 0, values.length);
-            return t;
+        DType stored = switch (info.dtype()) {
+            case F32 -> DType.F32;
+            case BF16 -> DType.BF16;
+            case F16 -> DType.F16;
+        };
+        Tensor raw = Tensor.empty(shape, stored, Device.CPU);
+        if (stored == precision.dtype()) {
+            HugePages.advise(raw.dataPointer()); // before the first write: the pages are made huge
         }
-        if (info.dtype() == io.monostream.checkpoint.DType.BF16) {
-            Tensor t = Tensor.empty(shape, DType.BF16, Device.CPU);
+        checkpoint.readInto(name, raw.dataPointer().reinterpret(info.byteLength()));
+        if (stored == precision.dtype()) {
+            return raw;
+        }
+        try (raw) {
+            Tensor t = Tensor.empty(shape, precision.dtype(), Device.CPU);
             HugePages.advise(t.dataPointer());
-            checkpoint.readInto(name, t.dataPointer().reinterpret(info.byteLength()));
+            Dispatcher.callInPlace("aten::copy_", "", t, raw, false); // exact widening, or rounding to nearest even
             return t;
-        }
-        try (Tensor wide = Tensor.of(checkpoint.readFloats(name), shape)) {
-            return wide.to(DType.BF16);
         }
     }
 
