@@ -12,7 +12,6 @@ import io.monostream.runtime.ProcessMemory;
 import io.monostream.torch.DType;
 import io.monostream.torch.Device;
 import io.monostream.torch.Dispatcher;
-import io.monostream.torch.HugePages;
 import io.monostream.torch.Tensor;
 
 import java.io.IOException;
@@ -155,12 +154,10 @@ public final class EngineBenchmark {
         }
     }
 
-    /** Read bandwidth in bytes/s: summing a 1 GiB tensor (on huge pages where the OS gives them, as the weights). */
+    /** Read bandwidth in bytes/s: summing a 1 GiB tensor. */
     static double readBandwidth() {
         long elements = 1L << 28;
-        try (Tensor big = Tensor.empty(new long[] {elements}, DType.F32, Device.CPU)) {
-            HugePages.advise(big.dataPointer());
-            Dispatcher.callInPlace("aten::normal_", "", big, 0.0, 1.0, Optional.empty());
+        try (Tensor big = random(new long[] {elements}, DType.F32)) {
             double s = seconds(() -> Dispatcher.call("aten::sum", "", big, Optional.empty()), 5);
             return elements * 4 / s;
         }

@@ -7,7 +7,6 @@ import io.monostream.checkpoint.TensorInfo;
 import io.monostream.torch.DType;
 import io.monostream.torch.Device;
 import io.monostream.torch.Dispatcher;
-import io.monostream.torch.HugePages;
 import io.monostream.torch.Tensor;
 
 
@@ -16,7 +15,6 @@ import io.monostream.torch.Tensor;
  * (the model's). Each tensor is read from the file straight into libtorch memory (positional
  * reads, not through the mapping, and never through the Java heap) and cast once when the file
  * stores another element type; linear weights may then be prepacked and the plain copy dropped.
- * Weights go on transparent huge pages where the OS offers them ({@link HugePages}).
  * On CUDA each tensor is read on the host and copied once to the device (no prepacking there).
  * The checkpoint has already checked every shape against the config.
  */
@@ -89,16 +87,12 @@ final class WeightLoader {
             case F16 -> DType.F16;
         };
         Tensor raw = Tensor.empty(shape, stored, Device.CPU);
-        if (stored == precision.dtype()) {
-            HugePages.advise(raw.dataPointer()); // before the first write: the pages are made huge
-        }
         checkpoint.readInto(name, raw.dataPointer().reinterpret(info.byteLength()));
         if (stored == precision.dtype()) {
             return raw;
         }
         try (raw) {
             Tensor t = Tensor.empty(shape, precision.dtype(), Device.CPU);
-            HugePages.advise(t.dataPointer());
             Dispatcher.callInPlace("aten::copy_", "", t, raw, false); // exact widening, or rounding to nearest even
             return t;
         }
