@@ -8,6 +8,9 @@ import ai.djl.ndarray.index.NDIndex;
 import io.monostream.checkpoint.Checkpoint;
 import io.monostream.checkpoint.ModelConfig.LlmConfig;
 import io.monostream.checkpoint.ModelConfig;
+import io.monostream.torch.CpuDecoder;
+import io.monostream.torch.CpuKernels;
+import io.monostream.torch.Tensor;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -32,7 +35,7 @@ public final class MonoInternVL implements AutoCloseable {
     private final Precision precision;
     private final java.util.Map<io.monostream.torch.DType, Long> weightBytes;
     private final MoeImplementation moeImplementation;
-    private final io.monostream.torch.CpuDecoder decoder; // null: decode steps run layer by layer
+    private final CpuDecoder decoder; // null: decode steps run layer by layer
 
     private MonoInternVL(NDManager manager, ModelConfig config, int imageContextId, VisionEmbedding vision,
             NDArray tokenEmbeddings, List<DecoderLayer> layers, RmsNorm finalNorm, Projection output, RotaryEmbedding rope,
@@ -112,20 +115,20 @@ public final class MonoInternVL implements AutoCloseable {
     }
 
     /**
-     * The whole decode step in one native call ({@link io.monostream.torch.CpuDecoder}) when the
+     * The whole decode step in one native call ({@link CpuDecoder}) when the
      * CPU kernels run every piece of it: plain weights without bias (BF16; FP32 is prepacked for
      * oneDNN), fused attention, CPU; else null.
      */
-    private static io.monostream.torch.CpuDecoder cpuDecoder(NDManager manager, LlmConfig llm, NDArray embeddings,
+    private static CpuDecoder cpuDecoder(NDManager manager, LlmConfig llm, NDArray embeddings,
             List<DecoderLayer> layers, RmsNorm finalNorm, Projection output) {
-        var kernels = io.monostream.torch.CpuKernels.get();
+        var kernels = CpuKernels.get();
         if (kernels.isEmpty() || output.kernelWeight() == null || finalNorm.kernelWeight() == null) {
             return null;
         }
-        List<io.monostream.torch.CpuDecoder.Layer> weights = new ArrayList<>(layers.size());
+        List<CpuDecoder.Layer> weights = new ArrayList<>(layers.size());
         for (DecoderLayer l : layers) {
             FeedForward text = l.moe().text();
-            var layer = new io.monostream.torch.CpuDecoder.Layer(l.attentionNorm().kernelWeight(),
+            var layer = new CpuDecoder.Layer(l.attentionNorm().kernelWeight(),
                     l.attention().wqkv().kernelWeight(), l.attention().wo().kernelWeight(), l.ffnNorm().kernelWeight(),
                     text.w1().kernelWeight(), text.w3().kernelWeight(), text.w2().kernelWeight());
             if (!l.attention().kernelDecode() || java.util.Arrays.asList(layer.attentionNorm(), layer.wqkv(), layer.wo(),
@@ -134,11 +137,11 @@ public final class MonoInternVL implements AutoCloseable {
             }
             weights.add(layer);
         }
-        io.monostream.torch.Tensor table = io.monostream.torch.Aten.wrap(embeddings);
+        Tensor table = io.monostream.torch.Aten.wrap(embeddings);
         manager.attachInternal(java.util.UUID.randomUUID().toString(), table);
-        var dims = new io.monostream.torch.CpuDecoder.Dimensions(llm.hiddenSize(), llm.intermediateSize(),
+        var dims = new CpuDecoder.Dimensions(llm.hiddenSize(), llm.intermediateSize(),
                 llm.numHeads(), llm.numKvHeads(), llm.headDim(), llm.vocabSize(), finalNorm.eps());
-        var decoder = io.monostream.torch.CpuDecoder.of(kernels.get(), dims, weights, table, finalNorm.kernelWeight(),
+        var decoder = CpuDecoder.of(kernels.get(), dims, weights, table, finalNorm.kernelWeight(),
                 output.kernelWeight());
         manager.attachInternal(java.util.UUID.randomUUID().toString(), decoder);
         return decoder;
@@ -151,7 +154,7 @@ public final class MonoInternVL implements AutoCloseable {
      * then takes {@link #forward} and {@link #logits}, which give the same values.
      */
     public float[] decode(List<SequenceChunk> chunks) {
-        if (decoder == null || chunks.isEmpty() || chunks.size() > io.monostream.torch.CpuKernels.MAX_ROWS) {
+        if (decoder == null || chunks.isEmpty() || chunks.size() > CpuKernels.MAX_ROWS) {
             return null;
         }
         for (SequenceChunk c : chunks) {
@@ -159,19 +162,19 @@ public final class MonoInternVL implements AutoCloseable {
                 return null;
             }
         }
-        List<io.monostream.torch.CpuDecoder.Sequence> sequences = new ArrayList<>(chunks.size());
+        List<CpuDecoder.Sequence> sequences = new ArrayList<>(chunks.size());
         for (SequenceChunk c : chunks) {
             KvCache cache = c.cache();
             int past = cache.length();
             float[][] tables = rope.tables(manager, past, 1);
-            io.monostream.torch.Tensor[] keys = new io.monostream.torch.Tensor[layers.size()];
-            io.monostream.torch.Tensor[] values = new io.monostream.torch.Tensor[layers.size()];
+            Tensor[] keys = new Tensor[layers.size()];
+            Tensor[] values = new Tensor[layers.size()];
             for (int l = 0; l < keys.length; l++) {
-                io.monostream.torch.Tensor[] kv = cache.tensors(l);
+                Tensor[] kv = cache.tensors(l);
                 keys[l] = kv[0];
                 values[l] = kv[1];
             }
-            sequences.add(new io.monostream.torch.CpuDecoder.Sequence(c.ids()[0], past, tables[0], tables[1], keys, values));
+            sequences.add(new CpuDecoder.Sequence(c.ids()[0], past, tables[0], tables[1], keys, values));
         }
         float[] logits = decoder.step(sequences);
         for (SequenceChunk c : chunks) {
@@ -300,10 +303,10 @@ public final class MonoInternVL implements AutoCloseable {
             ids[i] = chunk.ids()[i];
         }
         NDArray h;
-        try (io.monostream.torch.Tensor idTensor = io.monostream.torch.Tensor.ofLongs(ids, ids.length);
-             io.monostream.torch.Tensor table = io.monostream.torch.Aten.wrap(tokenEmbeddings);
-             io.monostream.torch.Tensor onDevice = idTensor.to(table.device());
-             io.monostream.torch.Tensor rows = io.monostream.torch.Dispatcher.call("aten::embedding", "", table, onDevice,
+        try (Tensor idTensor = Tensor.ofLongs(ids, ids.length);
+             Tensor table = io.monostream.torch.Aten.wrap(tokenEmbeddings);
+             Tensor onDevice = idTensor.to(table.device());
+             Tensor rows = io.monostream.torch.Dispatcher.call("aten::embedding", "", table, onDevice,
                      -1L, false, false)) {
             h = rows.toNDArray(scratch);
         }

@@ -9,7 +9,6 @@ import io.monostream.torch.Device;
 import io.monostream.torch.Dispatcher;
 import io.monostream.torch.Tensor;
 
-
 /**
  * Turns checkpoint tensors into resident arrays of the model's precision, owned by one manager
  * (the model's). Each tensor is read from the file straight into libtorch memory (positional
