@@ -17,6 +17,7 @@
 #include "pool.h"
 
 #define ROW_BLOCK 16 // threads share the rows in blocks of this many
+#define PREFETCH 2048 // elements of W ahead (two 1024-wide rows) that the AVX512-BF16 loop asks for
 
 typedef struct {
     int dtype;
@@ -148,6 +149,9 @@ static inline __attribute__((always_inline)) void dots_dp(const job_t *j, const 
     }
     int64_t c = 0;
     for (; c < vk; c += 64) {
+        // with several rows of X the loop computes long enough per byte of W for the hardware
+        // prefetcher to fall behind: asking ahead made 8 rows a quarter faster and 1 row no slower
+        _mm_prefetch((const char *) (row + c + PREFETCH), _MM_HINT_T0);
         __m512bh w0 = (__m512bh) _mm512_loadu_si512(row + c);
         __m512bh w1 = (__m512bh) _mm512_loadu_si512(row + c + 32);
         for (int g = 0; g < G; g++) {
