@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#define MS_CPU_ABI_VERSION 4
+#define MS_CPU_ABI_VERSION 5
 
 // the largest head dimension ms_cpu_attention_decode takes
 #define MS_CPU_MAX_HEAD_DIM 512
@@ -22,6 +22,7 @@
 #define MS_CPU_EINVAL 1
 #define MS_CPU_ETHREAD 2
 #define MS_CPU_ENOMEM 3
+#define MS_CPU_EUNSUPPORTED 4 // the CPU lacks the instructions this function needs
 
 #define MS_API __attribute__((visibility("default")))
 
@@ -71,6 +72,18 @@ MS_API int ms_cpu_attention_decode(int dtype, const void *qkv, int64_t kv_heads,
 MS_API int ms_cpu_attention_inputs(int dtype, const void *qkv, int64_t length, int64_t kv_heads, int64_t group,
                                    int64_t d, const void *cos, const void *sin, void *k_cache, void *v_cache,
                                    int64_t capacity, int64_t past, void *q_out);
+
+// Causal attention of `length` new tokens of one sequence after `past` cached ones, BF16 only
+// (AVX512-BF16; MS_CPU_EUNSUPPORTED without it), head dimension a multiple of 16:
+//   q     [kv_heads · group, length, d]: the rotated queries, head after head (ms_cpu_attention_inputs)
+//   k_cache, v_cache [kv_heads, capacity, d]: rows < past + length hold every key and value
+//   out   [length, kv_heads · group · d]: softmax(q·Kᵀ/√d)·V of each query over the keys up to
+//         its own position, query after query
+// Scores and softmax in fp32, the probabilities rounded to BF16 for the product with V (fp32
+// sums), as libtorch's BF16 flash attention.
+MS_API int ms_cpu_attention_prefill(int dtype, const void *q, int64_t length, int64_t kv_heads, int64_t group,
+                                    int64_t d, const void *k_cache, const void *v_cache, int64_t capacity,
+                                    int64_t past, void *out);
 
 // ------------------------------------------------------------------ a whole decode step
 

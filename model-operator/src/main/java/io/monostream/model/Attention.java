@@ -74,7 +74,18 @@ final class Attention {
         int past = cache.length();
         int total = past + length;
         NDManager m = qkv.getManager();
-        NDArray q = kernel == null ? null : kernelInputs(qkv, s, layer); // [heads, L, d], the cache written
+        NDArray q = null;
+        try (Tensor rotated = kernel == null ? null : kernelInputs(qkv, s, layer)) { // [heads, L, d], the cache written
+            if (rotated != null) {
+                Tensor[] c = cache.tensors(layer, length);
+                if (kernel.handlesAttentionPrefill(rotated, c[0], c[1], past)) {
+                    try (Tensor out = kernel.attentionPrefill(rotated, c[0], c[1], past)) {
+                        return out.toNDArray(m); // [L, heads · d]
+                    }
+                }
+                q = rotated.toNDArray(m);
+            }
+        }
         NDArray[] kv;
         if (q != null) {
             kv = cache.cached(layer, total, m);
@@ -108,10 +119,11 @@ final class Attention {
 
     /**
      * Rotary embedding, the cache write and the query layout of several new tokens in one call to
-     * {@link CpuKernels#attentionInputs}: the rotated queries [heads, L, d], or null when it does
-     * not take these arrays (CUDA, views); the cache's rows are then untouched.
+     * {@link CpuKernels#attentionInputs}: the rotated queries [heads, L, d] (the caller closes
+     * them), or null when it does not take these arrays (CUDA, views); the cache's rows are then
+     * untouched.
      */
-    private NDArray kernelInputs(NDArray qkv, Segment s, int layer) {
+    private Tensor kernelInputs(NDArray qkv, Segment s, int layer) {
         if (qkv.getDevice().isGpu()) {
             return null;
         }
@@ -120,9 +132,7 @@ final class Attention {
                 return null;
             }
             Tensor[] cache = s.cache().tensors(layer, s.length());
-            try (Tensor out = kernel.attentionInputs(q, cos, sin, cache[0], cache[1], s.cache().length())) {
-                return out.toNDArray(qkv.getManager());
-            }
+            return kernel.attentionInputs(q, cos, sin, cache[0], cache[1], s.cache().length());
         }
     }
 

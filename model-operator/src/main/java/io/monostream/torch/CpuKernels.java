@@ -54,7 +54,7 @@ public final class CpuKernels {
     /** Where the jar carries the library. */
     public static final String RESOURCE = "/native/linux-x86_64/libmonostream_cpu.so";
     /** {@code MS_CPU_ABI_VERSION}. */
-    public static final int ABI_VERSION = 4;
+    public static final int ABI_VERSION = 5;
     /**
      * The most rows of {@code x} sent to {@link #linear}: up to here it reads the weight once and beats
      * or matches libtorch on plain weights; beyond it the products are compute-bound and oneDNN's
@@ -76,6 +76,7 @@ public final class CpuKernels {
     private final MethodHandle rmsNorm;
     private final MethodHandle attentionDecode;
     private final MethodHandle attentionInputs;
+    private final MethodHandle attentionPrefill;
     private final MethodHandle decodeStep;
     private final MethodHandle setThreads;
     private final MethodHandle preferPortable;
@@ -101,6 +102,9 @@ public final class CpuKernels {
         attentionInputs = bind(lib, "ms_cpu_attention_inputs", FunctionDescriptor.of(JAVA_INT,
                 JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, ADDRESS, ADDRESS,
                 JAVA_LONG, JAVA_LONG, ADDRESS));
+        attentionPrefill = bind(lib, "ms_cpu_attention_prefill", FunctionDescriptor.of(JAVA_INT,
+                JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG, JAVA_LONG,
+                ADDRESS));
         decodeStep = bind(lib, "ms_cpu_decode_step", FunctionDescriptor.of(JAVA_INT, ADDRESS, ADDRESS, JAVA_LONG,
                 ADDRESS));
         setThreads = bind(lib, "ms_cpu_set_threads", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
@@ -325,6 +329,41 @@ public final class CpuKernels {
         return produce(new long[] {kvHeads * group, length, d}, qkv.dtype(), y -> (int) attentionInputs.invokeExact(
                 code(qkv), qkv.dataPointer(), length, kvHeads, group, d, cos.dataPointer(), sin.dataPointer(),
                 keys.dataPointer(), values.dataPointer(), k[1], (long) past, y.dataPointer()), "ms_cpu_attention_inputs");
+    }
+
+    /**
+     * Whether {@link #attentionPrefill} takes these: BF16 on a CPU with AVX512-BF16, contiguous,
+     * q [heads, L, d] with d a multiple of 16 up to {@value #MAX_HEAD_DIM}, caches [kvHeads, capacity, d]
+     * with kvHeads dividing heads and room for {@code past + L} rows.
+     */
+    public boolean handlesAttentionPrefill(Tensor q, Tensor keys, Tensor values, int past) {
+        long[] qs = q.shape();
+        long[] ks = keys.shape();
+        return "avx512bf16".equals(isa) && q.dtype() == DType.BF16 && qs.length == 3 && ks.length == 3
+                && qs[2] % 16 == 0 && qs[2] <= MAX_HEAD_DIM && ks[2] == qs[2] && ks[0] >= 1 && qs[0] % ks[0] == 0
+                && java.util.Arrays.equals(ks, values.shape()) && past >= 0 && past + qs[1] <= ks[1]
+                && sameKind(q, keys) && sameKind(q, values);
+    }
+
+    /**
+     * Causal attention of {@code L} new tokens after {@code past} cached ones (a prompt, or a chunk
+     * of one): every query attends to the keys up to its own position, in fp32 with the
+     * probabilities rounded to BF16 for the product with V, as libtorch's BF16 flash attention.
+     *
+     * @param q the rotated queries [heads, L, d] ({@link #attentionInputs})
+     * @param keys the KV head keys [kvHeads, capacity, d] holding rows 0 .. past + L - 1 (values likewise)
+     * @return [L, heads · d], query after query
+     */
+    public Tensor attentionPrefill(Tensor q, Tensor keys, Tensor values, int past) {
+        if (!handlesAttentionPrefill(q, keys, values, past)) {
+            throw new IllegalArgumentException("the CPU prefill attention kernel does not take q " + q + ", caches "
+                    + keys + " / " + values + " after " + past + " tokens on " + isa);
+        }
+        long[] qs = q.shape();
+        long[] ks = keys.shape();
+        return produce(new long[] {qs[1], qs[0] * qs[2]}, DType.BF16, y -> (int) attentionPrefill.invokeExact(
+                MS_BF16, q.dataPointer(), qs[1], ks[0], qs[0] / ks[0], qs[2], keys.dataPointer(), values.dataPointer(),
+                ks[1], (long) past, y.dataPointer()), "ms_cpu_attention_prefill");
     }
 
     /**

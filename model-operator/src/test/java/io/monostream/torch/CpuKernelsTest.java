@@ -343,6 +343,78 @@ class CpuKernelsTest {
         }
     }
 
+    /**
+     * Prefill attention against softmax(q·Kᵀ/√d)·V in double over each query's visible keys: a
+     * chunk after a cache (past > 0), grouped queries, a head dimension that is not a multiple of
+     * 64 and lengths that are not multiples of the kernel's 16-query and 64-key blocks. The kernel
+     * rounds the probabilities and its output to BF16: 1/64 of the values' scale is that.
+     */
+    @Test
+    void attentionPrefillAttendsEachQueryToTheKeysUpToItsPosition() {
+        assumeTrue("avx512bf16".equals(kernel.isa()), "the prefill attention kernel needs AVX512-BF16");
+        int[][] cases = {{37, 0, 2, 2, 64}, {70, 45, 1, 3, 48}, {1, 20, 2, 1, 16}, {130, 0, 1, 1, 128}};
+        long seed = 80;
+        for (int[] c : cases) {
+            int length = c[0];
+            int past = c[1];
+            int kvHeads = c[2];
+            int group = c[3];
+            int d = c[4];
+            int heads = kvHeads * group;
+            int capacity = past + length + 3;
+            try (Tensor q = random(seed++, DType.BF16, heads, length, d); Tensor keys = random(seed++, DType.BF16, kvHeads, capacity, d);
+                 Tensor values = random(seed++, DType.BF16, kvHeads, capacity, d)) {
+                assertTrue(kernel.handlesAttentionPrefill(q, keys, values, past));
+                float[] qv = q.toFloatArray();
+                float[] kv = keys.toFloatArray();
+                float[] vv = values.toFloatArray();
+                try (Tensor out = kernel.attentionPrefill(q, keys, values, past)) {
+                    assertArrayEquals(new long[] {length, (long) heads * d}, out.shape());
+                    float[] got = out.toFloatArray();
+                    for (int h = 0; h < heads; h++) {
+                        int g = h / group;
+                        for (int t = 0; t < length; t++) {
+                            int visible = past + t + 1;
+                            double[] p = new double[visible];
+                            double max = Double.NEGATIVE_INFINITY;
+                            for (int key = 0; key < visible; key++) {
+                                for (int i = 0; i < d; i++) {
+                                    p[key] += (double) qv[(h * length + t) * d + i] * kv[(g * capacity + key) * d + i];
+                                }
+                                p[key] /= Math.sqrt(d);
+                                max = Math.max(max, p[key]);
+                            }
+                            double total = 0;
+                            for (int key = 0; key < visible; key++) {
+                                p[key] = Math.exp(p[key] - max);
+                                total += p[key];
+                            }
+                            for (int i = 0; i < d; i++) {
+                                double expected = 0;
+                                for (int key = 0; key < visible; key++) {
+                                    expected += p[key] / total * vv[(g * capacity + key) * d + i];
+                                }
+                                assertEquals(expected, got[(t * heads + h) * d + i], 1.0 / 64,
+                                        java.util.Arrays.toString(c) + " head " + h + " query " + t + " element " + i);
+                            }
+                        }
+                    }
+                }
+                assertFalse(kernel.handlesAttentionPrefill(q, keys, values, capacity - length + 1), "no room");
+                assertThrows(IllegalArgumentException.class,
+                        () -> kernel.attentionPrefill(q, keys, values, capacity - length + 1));
+            }
+        }
+        try (Tensor q = random(1, DType.F32, 2, 4, 16); Tensor keys = random(2, DType.F32, 1, 8, 16);
+             Tensor values = random(3, DType.F32, 1, 8, 16)) {
+            assertFalse(kernel.handlesAttentionPrefill(q, keys, values, 0), "F32 stays with libtorch");
+        }
+        try (Tensor q = random(1, DType.BF16, 2, 4, 24); Tensor keys = random(2, DType.BF16, 1, 8, 24);
+             Tensor values = random(3, DType.BF16, 1, 8, 24)) {
+            assertFalse(kernel.handlesAttentionPrefill(q, keys, values, 0), "head dimension not a multiple of 16");
+        }
+    }
+
     @Test
     void attendDecodeRotatesWritesTheCacheAndAttendsOverEveryCachedRow() {
         int kvHeads = 2;
