@@ -52,32 +52,52 @@ TARGET static inline __m512 exp16(__m512 x) {
     return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(-104.0f), _CMP_GT_OQ), e);
 }
 
-/** Repacks keys [k0, k1) (multiples of 16) of every KV head; keys at or past the total are zero. */
+/**
+ * Repacks the keys and values of one KV head's group of 16 keys: keys as [pair of dims][16 keys][2]
+ * (a 16 × d/2 transpose of 32-bit pairs), values as [pair of keys][d][2] (two rows interleaved).
+ * Keys at or past the total are zero.
+ */
+static void repack_group(const prefill_job *j, int64_t g, int64_t kg) {
+    const int64_t d = j->d, total = j->past + j->length, groups = j->padded / 16;
+    const uint16_t *keys = j->k_cache + g * j->capacity * d, *values = j->v_cache + g * j->capacity * d;
+    const int64_t live = total - kg * 16 < 16 ? total - kg * 16 : 16;
+    uint32_t *kp = (uint32_t *) (j->kp + (g * groups + kg) * 16 * d);
+    if (live < 16) {
+        memset(kp, 0, (size_t) (16 * d * 2));
+    }
+    for (int64_t s = 0; s < live; s++) {
+        const uint16_t *row = keys + (kg * 16 + s) * d;
+        for (int64_t pair = 0; pair < d / 2; pair++) {
+            uint32_t both;
+            memcpy(&both, row + 2 * pair, sizeof both);
+            kp[pair * 16 + s] = both;
+        }
+    }
+    for (int64_t kpair = kg * 8; kpair < kg * 8 + 8; kpair++) {
+        uint16_t *vp = j->vp + (g * (j->padded / 2) + kpair) * d * 2;
+        const int64_t a = 2 * kpair, b = a + 1;
+        const uint16_t *ra = values + a * d, *rb = values + b * d;
+        if (b < total) {
+            for (int64_t c = 0; c < d; c++) {
+                vp[2 * c] = ra[c];
+                vp[2 * c + 1] = rb[c];
+            }
+        } else {
+            for (int64_t c = 0; c < d; c++) {
+                vp[2 * c] = a < total ? ra[c] : 0;
+                vp[2 * c + 1] = 0;
+            }
+        }
+    }
+}
+
+/** The groups of 16 keys of every KV head, shared out. */
 static void repack_share(const void *ctx, int part, int parts) {
     const prefill_job *j = ctx;
-    const int64_t d = j->d, total = j->past + j->length, groups = j->padded / 16;
+    const int64_t groups = j->padded / 16;
     const int64_t g0 = j->kv_heads * groups * part / parts, g1 = j->kv_heads * groups * (part + 1) / parts;
     for (int64_t gi = g0; gi < g1; gi++) {
-        const int64_t g = gi / groups, kg = gi % groups;
-        const uint16_t *keys = j->k_cache + g * j->capacity * d, *values = j->v_cache + g * j->capacity * d;
-        // keys: [g][kg][pair of dims][16 keys][2]
-        uint16_t *kp = j->kp + (g * groups + kg) * 16 * d;
-        for (int64_t pair = 0; pair < d / 2; pair++) {
-            for (int64_t s = 0; s < 16; s++) {
-                const int64_t key = kg * 16 + s;
-                kp[(pair * 16 + s) * 2] = key < total ? keys[key * d + 2 * pair] : 0;
-                kp[(pair * 16 + s) * 2 + 1] = key < total ? keys[key * d + 2 * pair + 1] : 0;
-            }
-        }
-        // values: [g][pair of keys][16 dims][16 columns][2], 8 pairs of keys per group of 16
-        for (int64_t kpair = kg * 8; kpair < kg * 8 + 8; kpair++) {
-            uint16_t *vp = j->vp + (g * (j->padded / 2) + kpair) * d * 2;
-            for (int64_t c = 0; c < d; c++) {
-                const int64_t a = 2 * kpair, b = 2 * kpair + 1;
-                vp[2 * c] = a < total ? values[a * d + c] : 0;
-                vp[2 * c + 1] = b < total ? values[b * d + c] : 0;
-            }
-        }
+        repack_group(j, gi / groups, gi % groups);
     }
 }
 
