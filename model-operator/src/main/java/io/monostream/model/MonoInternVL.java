@@ -154,12 +154,21 @@ public final class MonoInternVL implements AutoCloseable {
      * then takes {@link #forward} and {@link #logits}, which give the same values.
      */
     public float[] decode(List<SequenceChunk> chunks) {
+        float[] logits = new float[chunks.size() * config.llm().vocabSize()];
+        return decode(chunks, logits) ? logits : null;
+    }
+
+    /**
+     * {@link #decode(List)} writing the logits into {@code into} (at least chunks × vocab long, so a
+     * caller can reuse one buffer for every step); false when nothing was done.
+     */
+    public boolean decode(List<SequenceChunk> chunks, float[] into) {
         if (decoder == null || chunks.isEmpty() || chunks.size() > CpuKernels.MAX_ROWS) {
-            return null;
+            return false;
         }
         for (SequenceChunk c : chunks) {
             if (c.ids().length != 1 || c.imageRows() != null || c.ids()[0] == imageContextId) {
-                return null;
+                return false;
             }
         }
         List<CpuDecoder.Sequence> sequences = new ArrayList<>(chunks.size());
@@ -176,11 +185,11 @@ public final class MonoInternVL implements AutoCloseable {
             }
             sequences.add(new CpuDecoder.Sequence(c.ids()[0], past, tables[0], tables[1], keys, values));
         }
-        float[] logits = decoder.step(sequences);
+        decoder.step(sequences, into);
         for (SequenceChunk c : chunks) {
             c.cache().advance(1);
         }
-        return logits;
+        return true;
     }
 
     /**

@@ -66,6 +66,7 @@ final class ContinuousBatchScheduler implements Runnable {
     private volatile int lastDecodeBatch;
     private volatile long decodeSteps;
     private volatile long decodeRows;
+    private float[] decodeLogits = new float[0]; // the decode steps' logits, reused (model thread only)
     private volatile long prefillTokens;
     private volatile long prefillNanos;
     private volatile long decodeTokens;
@@ -444,22 +445,31 @@ final class ContinuousBatchScheduler implements Runnable {
         for (Sequence s : batch) {
             chunks.add(SequenceChunk.text(new int[] {s.pending}, s.cache));
         }
-        float[] logits = model.decode(chunks); // the whole step in one native call, when the model has it
-        if (logits == null) {
+        int vocab = model.config().llm().vocabSize();
+        if (decodeLogits.length < batch.size() * vocab) {
+            decodeLogits = new float[Math.max(batch.size(), maxBatch) * vocab];
+        }
+        float[] logits = decodeLogits;
+        // the whole step in one native call into the reused buffer, when the model has it
+        if (!model.decode(chunks, logits)) {
             try (NDManager step = model.manager().newSubManager()) {
                 logits = model.logits(model.forward(step, chunks)).toFloatArray();
             }
         }
-        int vocab = logits.length / batch.size();
         for (int i = 0; i < batch.size(); i++) {
             decodeTokens++;
-            accept(batch.get(i), Arrays.copyOfRange(logits, i * vocab, (i + 1) * vocab));
+            accept(batch.get(i), logits, i * vocab, vocab);
         }
     }
 
     /** Samples the next token of a sequence and records whether it is finished. */
     private void accept(Sequence s, float[] logits) {
-        int next = s.sampler.next(logits);
+        accept(s, logits, 0, logits.length);
+    }
+
+    /** {@link #accept(Sequence, float[])} on logits[from .. from + vocab) of a batch's logits. */
+    private void accept(Sequence s, float[] logits, int from, int vocab) {
+        int next = s.sampler.next(logits, from, vocab);
         s.generated[s.count++] = next;
         s.pending = next;
         if (generator.isStop(next) && !s.request().ignoreStopTokens()) {

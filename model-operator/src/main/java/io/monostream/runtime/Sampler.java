@@ -16,6 +16,17 @@ public final class Sampler {
         this.random = new SplittableRandom(params.seed());
     }
 
+    /**
+     * {@link #next(float[])} over logits[from .. from + length) of a larger array (a batch's
+     * logits, row after row), without copying them for greedy decoding.
+     */
+    public int next(float[] logits, int from, int length) {
+        if (params.isGreedy()) {
+            return argmax(logits, from, length);
+        }
+        return next(java.util.Arrays.copyOfRange(logits, from, from + length));
+    }
+
     public int next(float[] logits) {
         if (params.isGreedy()) {
             return argmax(logits);
@@ -90,12 +101,17 @@ public final class Sampler {
     }
 
     public static int argmax(float[] logits) {
-        int best = 0;
-        for (int i = 1; i < logits.length; i++) {
+        return argmax(logits, 0, logits.length);
+    }
+
+    /** The index (from {@code from}) of the largest of logits[from .. from + length), the first on ties. */
+    static int argmax(float[] logits, int from, int length) {
+        int best = from;
+        for (int i = from + 1; i < from + length; i++) {
             if (logits[i] > logits[best]) {
                 best = i;
             }
         }
-        return best;
+        return best - from;
     }
 }

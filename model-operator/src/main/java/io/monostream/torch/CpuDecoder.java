@@ -125,9 +125,20 @@ public final class CpuDecoder implements AutoCloseable {
      * of its caches. @return the fp32 logits [sequences.size() × vocab], sequence after sequence
      */
     public float[] step(List<Sequence> sequences) {
+        float[] logits = new float[(int) (sequences.size() * dims.vocab())];
+        step(sequences, logits);
+        return logits;
+    }
+
+    /** {@link #step(List)} writing the logits into the first sequences.size() × vocab elements of {@code into}. */
+    public void step(List<Sequence> sequences, float[] into) {
         int m = sequences.size();
         if (m < 1 || m > CpuKernels.MAX_ROWS) {
             throw new IllegalArgumentException("a CPU decode step takes 1.." + CpuKernels.MAX_ROWS + " sequences, got " + m);
+        }
+        if (into.length < m * dims.vocab()) {
+            throw new IllegalArgumentException("logits for " + m + " sequences need " + m * dims.vocab()
+                    + " floats, got " + into.length);
         }
         long d = dims.headDim();
         long element = dtype == DType.BF16 ? 2 : 4;
@@ -159,7 +170,7 @@ public final class CpuDecoder implements AutoCloseable {
             }
             MemorySegment logits = call.allocate(JAVA_FLOAT, m * dims.vocab());
             kernels.decodeStep(model, seqs, m, logits);
-            return logits.toArray(JAVA_FLOAT);
+            MemorySegment.copy(logits, JAVA_FLOAT, 0, into, 0, (int) (m * dims.vocab()));
         }
     }
 

@@ -108,6 +108,7 @@ class CpuDecoderTest {
             CpuDecoder.Sequence good = sequence(DType.F32, 2, 1, 0, 4);
             assertThrows(IllegalArgumentException.class, () -> d.step(List.of(new CpuDecoder.Sequence(1, 0, new float[3],
                     new float[4], good.keys(), good.values()))));
+            assertThrows(IllegalArgumentException.class, () -> d.step(List.of(good), new float[49]), "logits need 50 floats");
             IllegalStateException full = assertThrows(IllegalStateException.class,
                     () -> d.step(List.of(sequence(DType.F32, 2, 1, 4, 4))));
             assertTrue(full.getMessage().contains("overflow"), full.getMessage());
