@@ -141,6 +141,38 @@ class CpuKernelsTest {
         }
     }
 
+    /**
+     * Each row of X gets the same bits whatever rows share its call (the loops sum every row the
+     * same way for any batch, long rows included), so a sequence's logits do not depend on the
+     * batch it decodes in: 16 and 8 rows against each row alone, both loops, both dtypes.
+     */
+    @Test
+    void aRowsProductDoesNotDependOnTheOtherRowsInTheCall() {
+        int[][] shapes = {{16, 1024, 300}, {8, 4096, 130}, {5, 1000, 64}};
+        for (DType dtype : new DType[] {DType.BF16, DType.F32}) {
+            for (boolean portable : new boolean[] {false, true}) {
+                kernel.preferPortable(portable);
+                for (int[] shape : shapes) {
+                    int m = shape[0];
+                    int k = shape[1];
+                    try (Tensor x = random(90 + m, dtype, m, k); Tensor w = random(91 + m, dtype, shape[2], k);
+                         Tensor all = kernel.linear(x, w)) {
+                        float[] together = all.toFloatArray();
+                        float[] xs = x.toFloatArray();
+                        for (int r = 0; r < m; r++) {
+                            try (Tensor row = Tensor.of(java.util.Arrays.copyOfRange(xs, r * k, (r + 1) * k), 1, k);
+                                 Tensor rowT = row.to(dtype); Tensor alone = kernel.linear(rowT, w)) {
+                                assertArrayEquals(alone.toFloatArray(), java.util.Arrays.copyOfRange(together,
+                                        r * shape[2], (r + 1) * shape[2]), dtype + (portable ? " portable" : "")
+                                        + " row " + r + " of " + m + " x " + k);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     @Test
     void agreesWithLibtorchLinear() {
         for (DType dtype : new DType[] {DType.BF16, DType.F32}) {
