@@ -6,6 +6,7 @@ import ai.djl.ndarray.types.Shape;
 import io.monostream.model.KvCache;
 import io.monostream.model.MonoInternVL;
 import io.monostream.model.SequenceChunk;
+import io.monostream.torch.NativeHeap;
 import io.monostream.vision.PreprocessedImage;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -291,6 +292,10 @@ final class ContinuousBatchScheduler implements Runnable {
                 }
             }
         }
+        // a prefill frees hundreds of MB of activations into malloc arenas that glibc keeps; hand
+        // them back, so the process does not stay that much larger (mid-size model, 6 tiles: 60 MB
+        // lower peak)
+        NativeHeap.trim();
     }
 
     /**
