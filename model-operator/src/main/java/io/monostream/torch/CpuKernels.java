@@ -18,7 +18,7 @@ import java.nio.file.StandardCopyOption;
 import java.util.Optional;
 
 /**
- * The CPU kernels of the decode path ({@code libmonostream_cpu.so}, sources and C ABI in
+ * The CPU kernels of decode and of prefill attention ({@code libmonostream_cpu.so}, sources and C ABI in
  * {@code model-operator/src/main/c/monostream_cpu.h}) bound with Java's FFM API:
  * <ul>
  *   <li>{@link #linear}: {@code y = x·Wᵀ} for a few rows of {@code x}, the plain row-major weight
@@ -27,9 +27,12 @@ import java.util.Optional;
  *       expert's SwiGLU gate {@code silu(x·W1ᵀ) ⊙ x·W3ᵀ} into one pass;</li>
  *   <li>{@link #rmsNorm} and {@link #attendDecode} (rotary embedding, KV-cache write and attention
  *       of one new token): one call each instead of the eight to a dozen small libtorch ops whose
- *       fixed costs dominated decode.</li>
+ *       fixed costs dominated decode;</li>
+ *   <li>for prefill, {@link #attentionInputs} (rotary embedding and cache write of every new token)
+ *       and, in BF16, {@link #attentionPrefill} (causal flash attention after any cached prefix);</li>
+ *   <li>{@code ms_cpu_decode_step}: a whole decode step in one call, through {@link CpuDecoder}.</li>
  * </ul>
- * Prefill (many rows) stays with libtorch.
+ * Prefill's linear layers (many rows) stay with libtorch.
  *
  * <pre>{@code
  * Optional<CpuKernels> k = CpuKernels.get();
