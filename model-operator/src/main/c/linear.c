@@ -12,6 +12,7 @@
 // (GCC target_clones). F32 always takes the portable loop.
 #include <immintrin.h>
 
+#include "cpu_features.h"
 #include "elements.h"
 #include "monostream_cpu.h"
 #include "pool.h"
@@ -31,14 +32,9 @@ typedef struct {
 
 static int use_dp = -1; // AVX512-BF16 for BF16 products; set on first use
 
-static int has_avx512bf16(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw");
-}
-
 static int dot_products(void) {
     if (use_dp < 0) {
-        use_dp = has_avx512bf16();
+        use_dp = cpu_has_avx512bf16();
     }
     return use_dp;
 }
@@ -337,6 +333,6 @@ const char *ms_cpu_isa(void) {
 
 int ms_cpu_prefer_portable(int portable) {
     int before = !dot_products();
-    use_dp = portable ? 0 : has_avx512bf16();
+    use_dp = portable ? 0 : cpu_has_avx512bf16();
     return before;
 }

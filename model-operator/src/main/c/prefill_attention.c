@@ -17,13 +17,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cpu_features.h"
 #include "elements.h"
 #include "monostream_cpu.h"
 #include "pool.h"
 
 #define BQ 16 // query rows per task
 #define BK 64 // keys per block of the online softmax
-#define TARGET __attribute__((target("avx512f,avx512bw,avx512dq,avx512bf16")))
+#define TARGET __attribute__((target("avx512f,avx512bw,avx512bf16")))
 
 typedef struct {
     const uint16_t *q;                 // [heads, length, d]
@@ -291,19 +292,13 @@ static void attend_share(const void *ctx, int part, int parts) {
     }
 }
 
-static int supported(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw")
-            && __builtin_cpu_supports("avx512dq");
-}
-
 int ms_cpu_attention_prefill(int dtype, const void *q, int64_t length, int64_t kv_heads, int64_t group, int64_t d,
                              const void *k_cache, const void *v_cache, int64_t capacity, int64_t past, void *out) {
     if (dtype != MS_BF16 || !q || !k_cache || !v_cache || !out || length < 1 || kv_heads < 1 || group < 1
             || d < 16 || d % 16 != 0 || d > MS_CPU_MAX_HEAD_DIM || past < 0 || past + length > capacity) {
         return MS_CPU_EINVAL;
     }
-    if (!supported()) {
+    if (!cpu_has_avx512bf16()) {
         return MS_CPU_EUNSUPPORTED;
     }
     const int64_t padded = (past + length + BK - 1) / BK * BK;

@@ -75,9 +75,9 @@ final class Attention {
         int total = past + length;
         NDManager m = qkv.getManager();
         NDArray q = null;
-        try (Tensor rotated = kernel == null ? null : kernelInputs(qkv, s, layer)) { // [heads, L, d], the cache written
+        Tensor[] c = kernel == null || qkv.getDevice().isGpu() ? null : cache.tensors(layer, length);
+        try (Tensor rotated = c == null ? null : kernelInputs(qkv, s, c)) { // [heads, L, d], the cache written
             if (rotated != null) {
-                Tensor[] c = cache.tensors(layer, length);
                 if (kernel.handlesAttentionPrefill(rotated, c[0], c[1], past)) {
                     try (Tensor out = kernel.attentionPrefill(rotated, c[0], c[1], past)) {
                         return out.toNDArray(m); // [L, heads · d]
@@ -119,19 +119,15 @@ final class Attention {
 
     /**
      * Rotary embedding, the cache write and the query layout of several new tokens in one call to
-     * {@link CpuKernels#attentionInputs}: the rotated queries [heads, L, d] (the caller closes
-     * them), or null when it does not take these arrays (CUDA, views); the cache's rows are then
-     * untouched.
+     * {@link CpuKernels#attentionInputs} into the layer's {@code cache} tensors: the rotated queries
+     * [heads, L, d] (the caller closes them), or null when it does not take these arrays (views);
+     * the cache's rows are then untouched.
      */
-    private Tensor kernelInputs(NDArray qkv, Segment s, int layer) {
-        if (qkv.getDevice().isGpu()) {
-            return null;
-        }
+    private Tensor kernelInputs(NDArray qkv, Segment s, Tensor[] cache) {
         try (Tensor q = Aten.wrap(qkv); Tensor cos = Aten.wrap(s.cos()); Tensor sin = Aten.wrap(s.sin())) {
             if (!q.isContiguous() || !cos.isContiguous() || !sin.isContiguous()) {
                 return null;
             }
-            Tensor[] cache = s.cache().tensors(layer, s.length());
             return kernel.attentionInputs(q, cos, sin, cache[0], cache[1], s.cache().length());
         }
     }

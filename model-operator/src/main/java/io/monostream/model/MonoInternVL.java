@@ -131,8 +131,7 @@ public final class MonoInternVL implements AutoCloseable {
             var layer = new CpuDecoder.Layer(l.attentionNorm().kernelWeight(),
                     l.attention().wqkv().kernelWeight(), l.attention().wo().kernelWeight(), l.ffnNorm().kernelWeight(),
                     text.w1().kernelWeight(), text.w3().kernelWeight(), text.w2().kernelWeight());
-            if (!l.attention().kernelDecode() || java.util.Arrays.asList(layer.attentionNorm(), layer.wqkv(), layer.wo(),
-                    layer.ffnNorm(), layer.w1(), layer.w3(), layer.w2()).contains(null)) {
+            if (!l.attention().kernelDecode() || java.util.Arrays.asList(layer.all()).contains(null)) {
                 return null;
             }
             weights.add(layer);

@@ -24,7 +24,8 @@ import java.util.List;
 public final class CpuDecoder implements AutoCloseable {
     /** One decoder layer's weights (the text expert), each a contiguous CPU tensor of the decoder's dtype. */
     public record Layer(Tensor attentionNorm, Tensor wqkv, Tensor wo, Tensor ffnNorm, Tensor w1, Tensor w3, Tensor w2) {
-        Tensor[] all() {
+        /** The weights in the field order of the C structure. */
+        public Tensor[] all() {
             return new Tensor[] {attentionNorm, wqkv, wo, ffnNorm, w1, w3, w2};
         }
     }

@@ -66,14 +66,54 @@ class CpuDecoderTest {
         return new CpuDecoder.Sequence(token, past, new float[4], new float[4], k, v);
     }
 
+    private Tensor random(long seed, DType dtype, long... shape) {
+        java.util.Random r = new java.util.Random(seed);
+        float[] v = new float[(int) Tensor.numel(shape)];
+        for (int i = 0; i < v.length; i++) {
+            v[i] = (float) r.nextGaussian();
+        }
+        try (Tensor f = Tensor.of(v, shape)) {
+            Tensor t = f.to(dtype);
+            owned.add(t);
+            return t;
+        }
+    }
+
+    /**
+     * With every layer's weights zero, each layer adds nothing to the residual stream, so a step's
+     * logits are head · RMSNorm(embedding of the token): the step must look the token up, keep the
+     * residual through the layers, normalise with the final norm's weight and multiply by the head.
+     * Checked per sequence against a double reference on the same (rounded) values.
+     */
     @Test
-    void aStepOverZeroWeightsGivesZeroLogitsForEverySequence() {
+    void aStepThroughZeroLayersIsTheHeadOfTheNormalisedEmbedding() {
         for (DType dtype : new DType[] {DType.F32, DType.BF16}) {
-            try (CpuDecoder d = decoder(dtype, 2)) {
-                float[] logits = d.step(List.of(sequence(dtype, 2, 3, 0, 4), sequence(dtype, 2, 49, 2, 4)));
+            List<CpuDecoder.Layer> layers = List.of(layer(dtype), layer(dtype));
+            Tensor embeddings = random(1, dtype, 50, 16);
+            Tensor norm = random(2, dtype, 16);
+            Tensor head = random(3, dtype, 50, 16);
+            float[] e = embeddings.toFloatArray();
+            float[] w = norm.toFloatArray();
+            float[] h = head.toFloatArray();
+            int[] tokens = {3, 49};
+            try (CpuDecoder d = CpuDecoder.of(kernel, DIMS, layers, embeddings, norm, head)) {
+                float[] logits = d.step(List.of(sequence(dtype, 2, tokens[0], 0, 4), sequence(dtype, 2, tokens[1], 2, 4)));
                 assertEquals(2 * 50, logits.length);
-                for (float v : logits) {
-                    assertEquals(0f, v, 0f);
+                double tolerance = dtype == DType.BF16 ? 0.03 : 1e-5; // BF16: the normalised row and the logit are rounded
+                for (int r = 0; r < tokens.length; r++) {
+                    double squares = 0;
+                    for (int i = 0; i < 16; i++) {
+                        squares += (double) e[tokens[r] * 16 + i] * e[tokens[r] * 16 + i];
+                    }
+                    double scale = Math.sqrt(squares / 16 + DIMS.eps());
+                    for (int v = 0; v < 50; v++) {
+                        double expected = 0;
+                        for (int i = 0; i < 16; i++) {
+                            expected += h[v * 16 + i] * (w[i] * (e[tokens[r] * 16 + i] / scale));
+                        }
+                        assertEquals(expected, logits[r * 50 + v], tolerance * Math.max(1, Math.abs(expected)),
+                                dtype + " sequence " + r + " logit " + v);
+                    }
                 }
             }
         }

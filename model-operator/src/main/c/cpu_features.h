@@ -1,0 +1,11 @@
+// What the CPU running libmonostream_cpu.so can do, asked once per use by the kernels that need it.
+#ifndef MONOSTREAM_CPU_FEATURES_H
+#define MONOSTREAM_CPU_FEATURES_H
+
+/** AVX512-BF16 (vdpbf16ps, vcvtneps2bf16) with the AVX512BW loads the BF16 kernels use. */
+static inline int cpu_has_avx512bf16(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw");
+}
+
+#endif
