@@ -67,16 +67,9 @@ class CpuDecoderTest {
     }
 
     private Tensor random(long seed, DType dtype, long... shape) {
-        java.util.Random r = new java.util.Random(seed);
-        float[] v = new float[(int) Tensor.numel(shape)];
-        for (int i = 0; i < v.length; i++) {
-            v[i] = (float) r.nextGaussian();
-        }
-        try (Tensor f = Tensor.of(v, shape)) {
-            Tensor t = f.to(dtype);
-            owned.add(t);
-            return t;
-        }
+        Tensor t = CpuKernelsTest.random(seed, dtype, shape);
+        owned.add(t);
+        return t;
     }
 
     /**

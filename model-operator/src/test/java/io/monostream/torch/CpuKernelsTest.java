@@ -49,7 +49,8 @@ class CpuKernelsTest {
         }
     }
 
-    private static Tensor random(long seed, DType dtype, long... shape) {
+    /** A tensor of standard normal values (fp32, then cast to {@code dtype}), the same for a seed. */
+    static Tensor random(long seed, DType dtype, long... shape) {
         Random r = new Random(seed);
         float[] v = new float[(int) Tensor.numel(shape)];
         for (int i = 0; i < v.length; i++) {
