@@ -42,6 +42,15 @@ static inline float round_to(float v, int dtype) {
     return dtype == MS_BF16 ? bf16_to_f32(f32_to_bf16(v)) : v;
 }
 
+/**
+ * silu(round(a)) rounded, times round(b), in fp32 (the caller rounds the result): an FFN
+ * expert's gate from the sums a = x·w1 and b = x·w3, as three libtorch ops of dtype would round.
+ */
+static inline float swiglu(float a, float b, int dtype) {
+    const float gate = round_to(a, dtype);
+    return round_to(gate / (1.0f + __builtin_expf(-gate)), dtype) * round_to(b, dtype);
+}
+
 static inline int valid_dtype(int dtype) {
     return dtype == MS_F32 || dtype == MS_BF16;
 }

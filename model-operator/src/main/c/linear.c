@@ -1,7 +1,8 @@
 // Decode-sized linear layers: Y[M,N] = X[M,K] · W[N,K]ᵀ for a few rows M, with the weight read
 // once from memory at close to the machine's read bandwidth. libtorch's oneDNN GEMV reaches
 // 55-75 % of it on the machines we measured; decode is mostly these products, so they get their
-// own kernel. Prefill (many rows) stays with libtorch.
+// own kernel. From GEMM_MIN_ROWS rows on, BF16 products on AVX512-BF16 CPUs go to the blocked
+// product of gemm.c instead (prefill).
 //
 // The weight is read in memory order, one row at a time: one linear stream per thread, which
 // the hardware prefetcher follows (interleaving 4 rows was a third slower). Each weight row is
@@ -14,6 +15,7 @@
 
 #include "cpu_features.h"
 #include "elements.h"
+#include "gemm.h"
 #include "monostream_cpu.h"
 #include "pool.h"
 
@@ -43,14 +45,7 @@ static int dot_products(void) {
 static inline __attribute__((always_inline)) void emit(const job_t *j, int64_t n, int64_t mb, int G,
                                                        const float *a, const float *b) {
     for (int g = 0; g < G; g++) {
-        float v = a[g];
-        if (j->w3) {
-            // silu(round(x·w1)) rounded, times round(x·w3), rounded: three libtorch ops' worth
-            float gate = round_to(v, j->dtype);
-            float act = round_to(gate / (1.0f + __builtin_expf(-gate)), j->dtype);
-            v = act * round_to(b[g], j->dtype);
-        }
-        store_elem(j->y, (mb + g) * j->n + n, v, j->dtype);
+        store_elem(j->y, (mb + g) * j->n + n, j->w3 ? swiglu(a[g], b[g], j->dtype) : a[g], j->dtype);
     }
 }
 
@@ -304,6 +299,9 @@ static void linear_share(const void *ctx, int part, int parts) {
 static int run(int dtype, const void *x, int64_t m, int64_t k, const void *w, const void *w3, int64_t n, void *y) {
     if (!valid_dtype(dtype) || !x || !w || !y || m < 1 || k < 1 || n < 1) {
         return MS_CPU_EINVAL;
+    }
+    if (dtype == MS_BF16 && m >= GEMM_MIN_ROWS && k % 2 == 0 && dot_products()) {
+        return gemm_bf16(x, m, k, w, w3, n, y);
     }
     job_t job = {dtype, x, w, w3, y, m, k, n};
     dot_products(); // decided before any worker reads it

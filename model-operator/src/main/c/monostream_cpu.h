@@ -39,7 +39,9 @@ MS_API int ms_cpu_prefer_portable(int portable);
 MS_API int ms_cpu_set_threads(int threads);
 MS_API int ms_cpu_threads(void);
 
-// y[m,n] = x[m,k] · w[n,k]ᵀ. Made for a few rows of x: the weight is streamed once.
+// y[m,n] = x[m,k] · w[n,k]ᵀ. Made for a few rows of x: the weight is streamed once. In BF16 on a
+// CPU with AVX512-BF16, 17 rows or more with an even k take a register-blocked product instead
+// (prefill); each row's sums still do not depend on the other rows of the call.
 MS_API int ms_cpu_linear(int dtype, const void *x, int64_t m, int64_t k, const void *w, int64_t n, void *y);
 
 // y[m,n] = silu(x·w1ᵀ) ⊙ (x·w3ᵀ), the SwiGLU gate of an FFN expert (w1, w3 [n,k]); in BF16 both

@@ -26,7 +26,7 @@ final class FeedForward {
     }
 
     NDArray forward(NDArray x) {
-        NDArray gated = Projection.gated(w1, w3, x); // decode: one pass over w1 and w3
+        NDArray gated = Projection.gated(w1, w3, x); // one kernel call for both products and the gate
         if (gated != null) {
             return w2.apply(gated);
         }

@@ -15,8 +15,9 @@ import java.util.function.Predicate;
 /**
  * A linear layer {@code y = x·Wᵀ (+ b)} of the model on DJL arrays, accumulating in fp32 (BF16 and
  * F32 alike). Either the weight is prepacked once for oneDNN ({@link PackedLinear}), or it stays a
- * plain array: then decode-sized inputs (a few rows, no bias) go through {@link CpuKernels},
- * which streams the weight at close to the read bandwidth, and larger ones through DJL's linear.
+ * plain array: then inputs without a bias go through {@link CpuKernels} when it takes them (a few
+ * rows, streaming the weight at close to the read bandwidth; or, in BF16 on AVX512-BF16 CPUs, any
+ * number of rows), and the rest through DJL's linear.
  * The weights are owned by the model's manager and freed with it.
  */
 final class Projection {
@@ -67,7 +68,7 @@ final class Projection {
 
     /** @param x [..., in] in the weight's dtype; @return [..., out] in x's manager */
     NDArray apply(NDArray x) {
-        if (kernel != null && x.getShape().size() / in <= CpuKernels.MAX_ROWS) {
+        if (kernel != null && (x.getShape().size() / in <= CpuKernels.MAX_ROWS || kernel.takesManyRows(weightTensor))) {
             NDArray y = onRows(x, xt -> kernel.handlesLinear(xt, weightTensor), xt -> kernel.linear(xt, weightTensor));
             if (y != null) {
                 return y;
@@ -80,12 +81,13 @@ final class Projection {
     }
 
     /**
-     * {@code silu(gate(x)) ⊙ up(x)} in one pass through {@link CpuKernels#gatedLinear}, or null
-     * when the kernel does not take these layers or rows (the caller then runs the three ops).
+     * {@code silu(gate(x)) ⊙ up(x)} in one call to {@link CpuKernels#gatedLinear}, or null when the
+     * kernel does not take these layers or rows (the caller then runs the three ops).
      */
     static NDArray gated(Projection gate, Projection up, NDArray x) {
         CpuKernels k = gate.kernel;
-        if (k == null || up.kernel == null || x.getShape().size() / gate.in > CpuKernels.MAX_ROWS) {
+        if (k == null || up.kernel == null
+                || (x.getShape().size() / gate.in > CpuKernels.MAX_ROWS && !k.takesManyRows(gate.weightTensor))) {
             return null;
         }
         return gate.onRows(x, xt -> k.handlesLinear(xt, gate.weightTensor) && k.handlesLinear(xt, up.weightTensor),

@@ -174,6 +174,54 @@ class CpuKernelsTest {
         }
     }
 
+    /** Prefill's many rows in BF16 (the blocked product of gemm.c): every tail of tokens and weight rows. */
+    @Test
+    void bf16ManyRowsMatchTheExactProduct() {
+        try (Tensor probe = random(1, DType.BF16, 1, 2)) {
+            assumeTrue(kernel.takesManyRows(probe), "many rows need AVX512-BF16; this CPU runs " + kernel.isa());
+        }
+        int[][] weights = {{1, 2}, {7, 64}, {13, 1000}, {100, 1024}};
+        long seed = 500;
+        for (int threads : new int[] {1, 2, 3}) {
+            kernel.threads(threads);
+            for (int[] wShape : weights) {
+                for (int m : new int[] {17, 31, 64, 65, 130, 300}) {
+                    try (Tensor x = random(seed++, DType.BF16, m, wShape[1]);
+                         Tensor w = random(seed++, DType.BF16, wShape[0], wShape[1]); Tensor y = kernel.linear(x, w)) {
+                        assertProduct(x, w, y);
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * The many-row product sums each row the same way whatever rows share its call and however
+     * many threads split it, so a prompt's tokens do not depend on what else is in its batch.
+     */
+    @Test
+    void manyRowsDoNotDependOnTheOtherRowsOrTheThreads() {
+        try (Tensor x = random(600, DType.BF16, 300, 1024); Tensor w = random(601, DType.BF16, 131, 1024);
+             Tensor first = Tensor.of(java.util.Arrays.copyOfRange(x.toFloatArray(), 0, 40 * 1024), 40, 1024);
+             Tensor firstRows = first.to(DType.BF16)) {
+            assumeTrue(kernel.takesManyRows(w), "many rows need AVX512-BF16; this CPU runs " + kernel.isa());
+            kernel.threads(2);
+            float[] all;
+            try (Tensor y = kernel.linear(x, w)) {
+                all = y.toFloatArray();
+            }
+            try (Tensor y = kernel.linear(firstRows, w)) {
+                assertArrayEquals(java.util.Arrays.copyOfRange(all, 0, 40 * 131), y.toFloatArray(), "40 of 300 rows");
+            }
+            for (int t : new int[] {1, 3}) {
+                kernel.threads(t);
+                try (Tensor y = kernel.linear(x, w)) {
+                    assertArrayEquals(all, y.toFloatArray(), "threads " + t);
+                }
+            }
+        }
+    }
+
     @Test
     void agreesWithLibtorchLinear() {
         for (DType dtype : new DType[] {DType.BF16, DType.F32}) {
@@ -215,7 +263,13 @@ class CpuKernelsTest {
              Tensor square = random(5, DType.BF16, 64, 64);
              Tensor transposed = Dispatcher.call("aten::transpose", "int", square, 0L, 1L);
              Tensor f16 = random(6, DType.F16, 2, 64); Tensor w16 = random(7, DType.F16, 32, 64)) {
-            assertFalse(kernel.handlesLinear(x, w), "more rows than MAX_ROWS");
+            assertEquals(kernel.isa().equals("avx512bf16"), kernel.handlesLinear(x, w),
+                    "more rows than MAX_ROWS: BF16 on AVX512-BF16 CPUs only");
+            try (Tensor x17 = random(8, DType.F32, 17, 64); Tensor w32 = random(9, DType.F32, 32, 64);
+                 Tensor odd = random(10, DType.BF16, 17, 63); Tensor wOdd = random(11, DType.BF16, 32, 63)) {
+                assertFalse(kernel.handlesLinear(x17, w32), "more rows than MAX_ROWS in F32");
+                assertFalse(kernel.handlesLinear(odd, wOdd), "more rows than MAX_ROWS with an odd K");
+            }
             assertFalse(kernel.handlesLinear(x32, w), "mixed dtypes");
             assertFalse(kernel.handlesLinear(xk, w), "K differs");
             assertFalse(kernel.handlesLinear(transposed, w), "a non-contiguous input");
@@ -257,7 +311,10 @@ class CpuKernelsTest {
     @Test
     void gatedLinearIsSiluOfTheGateTimesTheUpProjection() {
         for (DType dtype : new DType[] {DType.BF16, DType.F32}) {
-            for (int m : new int[] {1, 3, 8}) {
+            for (int m : new int[] {1, 3, 8, 40, 100}) {
+                if (m > CpuKernels.MAX_ROWS && !(dtype == DType.BF16 && kernel.isa().equals("avx512bf16"))) {
+                    continue; // many rows: BF16 on AVX512-BF16 only
+                }
                 try (Tensor x = random(20 + m, dtype, m, 200); Tensor w1 = random(30 + m, dtype, 130, 200);
                      Tensor w3 = random(40 + m, dtype, 130, 200); Tensor y = kernel.gatedLinear(x, w1, w3);
                      Tensor gate = kernel.linear(x, w1); Tensor up = kernel.linear(x, w3)) {
