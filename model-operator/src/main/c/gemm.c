@@ -30,6 +30,7 @@ typedef struct {
     const uint16_t *x;
     const uint16_t *w;  // W, or W1 of a gated product
     const uint16_t *w3; // NULL, or W3 of a gated product
+    const uint16_t *bias; // NULL, or [N] added to the sums before rounding (never with W3)
     uint16_t *y;
     uint32_t *xp;       // X packed: [M/16 blocks][K/2][16] bf16 pairs, the last block zero-padded
     int64_t m, k, n;
@@ -140,10 +141,14 @@ static inline __attribute__((always_inline)) void tile(const gemm_t *g, int64_t 
             _mm512_storeu_ps(&sums[v][u * 16], gated ? swiglu16(acc[u][v], acc[u][R + v]) : acc[u][v]);
         }
     }
+    float bias[TILE_ROWS] = {0};
+    for (int v = 0; g->bias && v < R; v++) {
+        bias[v] = bf16_to_f32(g->bias[n0 + v]);
+    }
     for (int i = 0; i < U * 16 && b0 * 16 + i < g->m; i++) {
         uint16_t *out = g->y + (b0 * 16 + i) * g->n + n0;
         for (int v = 0; v < R; v++) {
-            out[v] = f32_to_bf16(sums[v][i]);
+            out[v] = f32_to_bf16(g->bias ? sums[v][i] + bias[v] : sums[v][i]);
         }
     }
 }
@@ -189,9 +194,9 @@ static void product_share(const void *ctx, int part, int parts) {
     }
 }
 
-int gemm_bf16(const uint16_t *x, int64_t m, int64_t k, const uint16_t *w, const uint16_t *w3, int64_t n,
-              uint16_t *y) {
-    if (k % 2 != 0) {
+int gemm_bf16(const uint16_t *x, int64_t m, int64_t k, const uint16_t *w, const uint16_t *w3, const uint16_t *bias,
+              int64_t n, uint16_t *y) {
+    if (k % 2 != 0 || (w3 && bias)) {
         return MS_CPU_EUNSUPPORTED;
     }
     const int64_t blocks = (m + 15) / 16;
@@ -199,7 +204,7 @@ int gemm_bf16(const uint16_t *x, int64_t m, int64_t k, const uint16_t *w, const 
     if (!xp) {
         return MS_CPU_ENOMEM;
     }
-    gemm_t g = {x, w, w3, y, xp, m, k, n, blocks};
+    gemm_t g = {x, w, w3, bias, y, xp, m, k, n, blocks};
     pool_run(pack_share, &g, blocks >= 8);
     pool_run(product_share, &g, 1);
     free(xp);

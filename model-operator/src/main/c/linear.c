@@ -301,7 +301,7 @@ static int run(int dtype, const void *x, int64_t m, int64_t k, const void *w, co
         return MS_CPU_EINVAL;
     }
     if (dtype == MS_BF16 && m >= GEMM_MIN_ROWS && k % 2 == 0 && dot_products()) {
-        return gemm_bf16(x, m, k, w, w3, n, y);
+        return gemm_bf16(x, m, k, w, w3, NULL, n, y);
     }
     job_t job = {dtype, x, w, w3, y, m, k, n};
     dot_products(); // decided before any worker reads it
@@ -316,6 +316,17 @@ int ms_cpu_linear(int dtype, const void *x, int64_t m, int64_t k, const void *w,
 int ms_cpu_gated_linear(int dtype, const void *x, int64_t m, int64_t k, const void *w1, const void *w3, int64_t n,
                         void *y) {
     return w3 ? run(dtype, x, m, k, w1, w3, n, y) : MS_CPU_EINVAL;
+}
+
+int ms_cpu_linear_bias(int dtype, const void *x, int64_t m, int64_t k, const void *w, const void *bias, int64_t n,
+                       void *y) {
+    if (!valid_dtype(dtype) || !x || !w || !bias || !y || m < 1 || k < 1 || n < 1) {
+        return MS_CPU_EINVAL;
+    }
+    if (dtype != MS_BF16 || k % 2 != 0 || !dot_products()) {
+        return MS_CPU_EUNSUPPORTED;
+    }
+    return gemm_bf16(x, m, k, w, NULL, bias, n, y);
 }
 
 const char *ms_cpu_isa(void) {

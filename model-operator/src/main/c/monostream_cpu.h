@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#define MS_CPU_ABI_VERSION 5
+#define MS_CPU_ABI_VERSION 6
 
 // the largest head dimension ms_cpu_attention_decode takes
 #define MS_CPU_MAX_HEAD_DIM 512
@@ -43,6 +43,12 @@ MS_API int ms_cpu_threads(void);
 // CPU with AVX512-BF16, 17 rows or more with an even k take a register-blocked product instead
 // (prefill); each row's sums still do not depend on the other rows of the call.
 MS_API int ms_cpu_linear(int dtype, const void *x, int64_t m, int64_t k, const void *w, int64_t n, void *y);
+
+// y[m,n] = x[m,k] · w[n,k]ᵀ + bias[n], rounded once: the register-blocked product of
+// ms_cpu_linear for any m, with a bias (prefill layers with one, such as the vision connector).
+// BF16 with an even k on a CPU with AVX512-BF16 only; MS_CPU_EUNSUPPORTED otherwise.
+MS_API int ms_cpu_linear_bias(int dtype, const void *x, int64_t m, int64_t k, const void *w, const void *bias,
+                              int64_t n, void *y);
 
 // y[m,n] = silu(x·w1ᵀ) ⊙ (x·w3ᵀ), the SwiGLU gate of an FFN expert (w1, w3 [n,k]); in BF16 both
 // products, the silu and the result are each rounded, as three libtorch ops would.

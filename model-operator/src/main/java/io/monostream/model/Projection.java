@@ -15,9 +15,9 @@ import java.util.function.Predicate;
 /**
  * A linear layer {@code y = x·Wᵀ (+ b)} of the model on DJL arrays, accumulating in fp32 (BF16 and
  * F32 alike). Either the weight is prepacked once for oneDNN ({@link PackedLinear}), or it stays a
- * plain array: then inputs without a bias go through {@link CpuKernels} when it takes them (a few
- * rows, streaming the weight at close to the read bandwidth; or, in BF16 on AVX512-BF16 CPUs, any
- * number of rows), and the rest through DJL's linear.
+ * plain array: then inputs go through {@link CpuKernels} when it takes them (a few rows without a
+ * bias, streaming the weight at close to the read bandwidth; or, in BF16 on AVX512-BF16 CPUs, any
+ * number of rows, with or without a bias), and the rest through DJL's linear.
  * The weights are owned by the model's manager and freed with it.
  */
 final class Projection {
@@ -25,16 +25,18 @@ final class Projection {
     private final NDArray weight;        // null when prepacked
     private final Tensor weightTensor;   // the plain weight's storage as a tensor, for the kernel; null when prepacked
     private final NDArray bias;          // plain path only
+    private final Tensor biasTensor;     // the bias as a tensor, for the kernel; null without one
     private final CpuKernels kernel; // null: no decode kernel for this layer
     private final long out;
     private final long in;
 
-    private Projection(PackedLinear packed, NDArray weight, Tensor weightTensor, NDArray bias, CpuKernels kernel,
-            long out, long in) {
+    private Projection(PackedLinear packed, NDArray weight, Tensor weightTensor, NDArray bias, Tensor biasTensor,
+            CpuKernels kernel, long out, long in) {
         this.packed = packed;
         this.weight = weight;
         this.weightTensor = weightTensor;
         this.bias = bias;
+        this.biasTensor = biasTensor;
         this.kernel = kernel;
         this.out = out;
         this.in = in;
@@ -49,14 +51,20 @@ final class Projection {
         if (prepack) {
             PackedLinear p = PackedLinear.of(weight, bias);
             owner.attachInternal(UUID.randomUUID().toString(), p);
-            return new Projection(p, null, null, null, null, shape[0], shape[1]);
+            return new Projection(p, null, null, null, null, null, shape[0], shape[1]);
         }
         NDArray plain = weight.toNDArray(owner);
         Tensor own = Aten.wrap(plain);
         owner.attachInternal(UUID.randomUUID().toString(), own);
+        NDArray plainBias = bias == null ? null : bias.toNDArray(owner);
+        Tensor ownBias = null;
+        if (plainBias != null) {
+            ownBias = Aten.wrap(plainBias);
+            owner.attachInternal(UUID.randomUUID().toString(), ownBias);
+        }
         boolean onCpu = weight.device().type() == io.monostream.torch.Device.Type.CPU;
-        CpuKernels k = bias == null && onCpu ? CpuKernels.get().orElse(null) : null;
-        return new Projection(null, plain, own, bias == null ? null : bias.toNDArray(owner), k, shape[0], shape[1]);
+        CpuKernels k = onCpu ? CpuKernels.get().orElse(null) : null;
+        return new Projection(null, plain, own, plainBias, ownBias, k, shape[0], shape[1]);
     }
 
     /** A prepacked layer over a DJL weight (tests and benchmarks build experts this way). */
@@ -68,8 +76,16 @@ final class Projection {
 
     /** @param x [..., in] in the weight's dtype; @return [..., out] in x's manager */
     NDArray apply(NDArray x) {
-        if (kernel != null && (x.getShape().size() / in <= CpuKernels.MAX_ROWS || kernel.takesManyRows(weightTensor))) {
+        if (kernel != null && bias == null
+                && (x.getShape().size() / in <= CpuKernels.MAX_ROWS || kernel.takesManyRows(weightTensor))) {
             NDArray y = onRows(x, xt -> kernel.handlesLinear(xt, weightTensor), xt -> kernel.linear(xt, weightTensor));
+            if (y != null) {
+                return y;
+            }
+        }
+        if (kernel != null && bias != null && kernel.takesManyRows(weightTensor)) {
+            NDArray y = onRows(x, xt -> kernel.handlesLinear(xt, weightTensor, biasTensor),
+                    xt -> kernel.linear(xt, weightTensor, biasTensor));
             if (y != null) {
                 return y;
             }
@@ -86,7 +102,7 @@ final class Projection {
      */
     static NDArray gated(Projection gate, Projection up, NDArray x) {
         CpuKernels k = gate.kernel;
-        if (k == null || up.kernel == null
+        if (k == null || up.kernel == null || gate.bias != null || up.bias != null
                 || (x.getShape().size() / gate.in > CpuKernels.MAX_ROWS && !k.takesManyRows(gate.weightTensor))) {
             return null;
         }

@@ -60,7 +60,7 @@ public final class CpuKernels {
     /** Where the jar carries the library. */
     public static final String RESOURCE = "/native/linux-x86_64/libmonostream_cpu.so";
     /** {@code MS_CPU_ABI_VERSION}. */
-    public static final int ABI_VERSION = 5;
+    public static final int ABI_VERSION = 6;
     /**
      * The most rows of {@code x} that {@link #linear} streams the weight for (reading it once, at
      * or beyond libtorch's speed on plain weights), and the most sequences of a decode step. More
@@ -79,6 +79,7 @@ public final class CpuKernels {
 
     private final Path path;
     private final MethodHandle linear;
+    private final MethodHandle linearBias;
     private final MethodHandle gatedLinear;
     private final MethodHandle rmsNorm;
     private final MethodHandle attentionDecode;
@@ -99,6 +100,8 @@ public final class CpuKernels {
         MethodHandle isaName = bind(lib, "ms_cpu_isa", FunctionDescriptor.of(ADDRESS));
         linear = bind(lib, "ms_cpu_linear", FunctionDescriptor.of(JAVA_INT,
                 JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS));
+        linearBias = bind(lib, "ms_cpu_linear_bias", FunctionDescriptor.of(JAVA_INT,
+                JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
         gatedLinear = bind(lib, "ms_cpu_gated_linear", FunctionDescriptor.of(JAVA_INT,
                 JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS, ADDRESS, JAVA_LONG, ADDRESS));
         rmsNorm = bind(lib, "ms_cpu_rms_norm", FunctionDescriptor.of(JAVA_INT,
@@ -237,8 +240,8 @@ public final class CpuKernels {
     }
 
     /**
-     * Whether products with this weight take any number of rows (prefill): BF16 with an even K on
-     * a CPU with AVX512-BF16, where the library's blocked product beats libtorch's.
+     * Whether products with this weight take any number of rows (prefill), and a bias: BF16 with
+     * an even K on a CPU with AVX512-BF16, where the library's blocked product beats libtorch's.
      */
     public boolean takesManyRows(Tensor weight) {
         long[] ws = weight.shape();
@@ -254,6 +257,35 @@ public final class CpuKernels {
         long n = weight.shape()[0];
         return produce(new long[] {xs[0], n}, weight.dtype(), y -> (int) linear.invokeExact(code(weight),
                 x.dataPointer(), xs[0], xs[1], weight.dataPointer(), n, y.dataPointer()), "ms_cpu_linear");
+    }
+
+    /**
+     * Whether {@link #linear(Tensor, Tensor, Tensor)} takes these operands: {@code weight} [N, K]
+     * that {@link #takesManyRows}, {@code x} [M, K] with any M ≥ 1, {@code bias} [N], all of one
+     * dtype, contiguous, on the CPU.
+     */
+    public boolean handlesLinear(Tensor x, Tensor weight, Tensor bias) {
+        long[] xs = x.shape();
+        long[] ws = weight.shape();
+        return takesManyRows(weight) && xs.length == 2 && xs[1] == ws[1] && xs[0] >= 1
+                && java.util.Arrays.equals(bias.shape(), new long[] {ws[0]}) && sameKind(weight, x)
+                && sameKind(weight, bias);
+    }
+
+    /**
+     * {@code x·weightᵀ + bias} [M, N] rounded once, as libtorch's linear rounds it; see
+     * {@link #handlesLinear(Tensor, Tensor, Tensor)}.
+     */
+    public Tensor linear(Tensor x, Tensor weight, Tensor bias) {
+        if (!handlesLinear(x, weight, bias)) {
+            throw new IllegalArgumentException("the CPU linear kernel does not take x " + x + " with weight " + weight
+                    + " and bias " + bias);
+        }
+        long[] xs = x.shape();
+        long n = weight.shape()[0];
+        return produce(new long[] {xs[0], n}, weight.dtype(), y -> (int) linearBias.invokeExact(code(weight),
+                x.dataPointer(), xs[0], xs[1], weight.dataPointer(), bias.dataPointer(), n, y.dataPointer()),
+                "ms_cpu_linear_bias");
     }
 
     /**

@@ -67,6 +67,11 @@ class CpuKernelsTest {
      * rounding, 2⁻⁹ of |y|.
      */
     private static void assertProduct(Tensor x, Tensor w, Tensor y) {
+        assertProduct(x, w, null, y);
+    }
+
+    /** As {@link #assertProduct(Tensor, Tensor, Tensor)}, plus {@code bias} [n] when not null. */
+    private static void assertProduct(Tensor x, Tensor w, Tensor bias, Tensor y) {
         int m = (int) x.shape()[0];
         int k = (int) x.shape()[1];
         int n = (int) w.shape()[0];
@@ -75,11 +80,12 @@ class CpuKernelsTest {
         float[] xv = x.toFloatArray();
         float[] wv = w.toFloatArray();
         float[] yv = y.toFloatArray();
+        float[] bv = bias == null ? new float[n] : bias.toFloatArray();
         double rounding = y.dtype() == DType.BF16 ? Math.scalb(1.0, -8) : 0;
         for (int i = 0; i < m; i++) {
             for (int j = 0; j < n; j++) {
-                double exact = 0;
-                double magnitude = 0;
+                double exact = bv[j];
+                double magnitude = Math.abs(bv[j]);
                 for (int c = 0; c < k; c++) {
                     double p = (double) xv[i * k + c] * wv[j * k + c];
                     exact += p;
@@ -192,6 +198,29 @@ class CpuKernelsTest {
                     }
                 }
             }
+        }
+    }
+
+    /** A bias is added to each row's sums before the one BF16 rounding, for any number of rows. */
+    @Test
+    void bf16ProductWithABiasMatchesTheExactSum() {
+        try (Tensor probe = random(1, DType.BF16, 1, 2)) {
+            assumeTrue(kernel.takesManyRows(probe), "a bias needs AVX512-BF16; this CPU runs " + kernel.isa());
+        }
+        long seed = 700;
+        for (int[] wShape : new int[][] {{1, 2}, {13, 588}, {100, 1024}}) {
+            for (int m : new int[] {1, 5, 17, 300}) {
+                try (Tensor x = random(seed++, DType.BF16, m, wShape[1]);
+                     Tensor w = random(seed++, DType.BF16, wShape[0], wShape[1]);
+                     Tensor b = random(seed++, DType.BF16, wShape[0]); Tensor y = kernel.linear(x, w, b)) {
+                    assertProduct(x, w, b, y);
+                }
+            }
+        }
+        try (Tensor x = random(1, DType.BF16, 20, 64); Tensor w = random(2, DType.BF16, 8, 64);
+             Tensor b = random(3, DType.BF16, 7); Tensor b32 = random(4, DType.F32, 8)) {
+            assertFalse(kernel.handlesLinear(x, w, b), "a bias of the wrong length");
+            assertFalse(kernel.handlesLinear(x, w, b32), "an F32 bias on BF16 operands");
         }
     }
 
