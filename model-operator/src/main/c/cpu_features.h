@@ -8,4 +8,10 @@ static inline int cpu_has_avx512bf16(void) {
     return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw");
 }
 
+/** AVX-512 Foundation with AVX512BW, what the F32 products of gemm.c need. */
+static inline int cpu_has_avx512f(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+}
+
 #endif

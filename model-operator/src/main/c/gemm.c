@@ -1,17 +1,18 @@
-// Prefill-sized BF16 linear layers: Y[M,N] = X[M,K] · W[N,K]ᵀ for many rows M (a prompt's
-// tokens), on AVX512-BF16 CPUs. libtorch hands these to oneDNN, which on CPUs without AMX
-// reaches 330-400 GFLOP/s on two cores at the model's shapes (K = hidden = 1024 runs below the
-// large square matmul); this kernel reaches 420-460 on the same cores, with the weight in the
-// plain [N,K] layout the decode kernels stream, so no second, packed copy of it is kept.
+// Prefill-sized linear layers: Y[M,N] = X[M,K] · W[N,K]ᵀ for many rows M (a prompt's tokens),
+// BF16 on AVX512-BF16 CPUs and F32 on AVX-512 CPUs. libtorch hands these to oneDNN, which on CPUs
+// without AMX reaches 330-400 GFLOP/s in BF16 and 160-190 in F32 on two cores at the model's
+// shapes; this kernel reaches 390-460 and 205-215 on the same cores, with the weight in the plain
+// [N,K] layout the decode kernels stream, so no second, packed copy of it is kept.
 //
 // The vector lanes run along the tokens, not along K: X is repacked per call into blocks of 16
-// tokens, [K/2][16 tokens][2] (a K pair per 32-bit lane), and each weight element pair W[n, 2p..2p+1]
-// is broadcast to all 16 lanes. One vdpbf16ps then adds 16 tokens' products of that pair. A tile
-// of 4 token blocks (64 tokens) × 6 weight rows keeps 24 fp32 accumulators in registers; each
-// step over a K pair loads 4 vectors of X and 6 broadcasts of W for 24 vdpbf16ps.
+// tokens of 32-bit units, [K units][16 tokens], a unit being a K pair of BF16 or one F32, and each
+// weight unit W[n, unit p] is broadcast to all 16 lanes. One vdpbf16ps (BF16) or vfmadd231ps (F32)
+// then adds 16 tokens' products of that unit. A tile of 4 token blocks (64 tokens) × 6 weight rows
+// keeps 24 fp32 accumulators in registers; each step over a unit loads 4 vectors of X and 6
+// broadcasts of W for 24 products, about one per cycle, the rate these cores issue them at.
 //
 // Threads share the weight rows; each walks its rows once per pass over 256 tokens, whose packed
-// X (512 KB at K = 1024) stays in L2 while the 6-row weight panel (12 KB) sits in L1.
+// X (512 KB for BF16 at K = 1024) stays in L2 while the 6-row weight panel sits in L1.
 //
 // A row's sums do not depend on the other rows of the call: every output is one fp32 lane
 // accumulated over K in order, whatever the tile or pass it falls in.
@@ -27,30 +28,32 @@
 #define PASS_BLOCKS 16 // 16-token blocks per pass over a thread's weight rows
 
 typedef struct {
-    const uint16_t *x;
-    const uint16_t *w;  // W, or W1 of a gated product
-    const uint16_t *w3; // NULL, or W3 of a gated product
-    const uint16_t *bias; // NULL, or [N] added to the sums before rounding (never with W3)
-    uint16_t *y;
-    uint32_t *xp;       // X packed: [M/16 blocks][K/2][16] bf16 pairs, the last block zero-padded
+    int f32;              // F32 operands, else BF16
+    const void *x;
+    const void *w;        // W, or W1 of a gated product
+    const void *w3;       // NULL, or W3 of a gated product
+    const void *bias;     // NULL, or [N] added to the sums before rounding (never with W3)
+    void *y;
+    uint32_t *xp;         // X packed: [M/16 blocks][units][16], the last block zero-padded
     int64_t m, k, n;
-    int64_t blocks;     // 16-token blocks of X
+    int64_t units;        // 32-bit units per row: K/2 in BF16, K in F32
+    int64_t blocks;       // 16-token blocks of X
 } gemm_t;
 
 static void pack_share(const void *ctx, int part, int parts) {
     const gemm_t *g = ctx;
-    const int64_t kp = g->k / 2;
+    const int64_t units = g->units;
     for (int64_t b = g->blocks * part / parts; b < g->blocks * (part + 1) / parts; b++) {
-        uint32_t *out = g->xp + b * kp * 16;
+        uint32_t *out = g->xp + b * units * 16;
         for (int lane = 0; lane < 16; lane++) {
             const int64_t r = b * 16 + lane;
             if (r < g->m) {
-                const uint32_t *src = (const uint32_t *) (g->x + r * g->k);
-                for (int64_t p = 0; p < kp; p++) {
+                const uint32_t *src = (const uint32_t *) g->x + r * units;
+                for (int64_t p = 0; p < units; p++) {
                     out[p * 16 + lane] = src[p];
                 }
             } else {
-                for (int64_t p = 0; p < kp; p++) {
+                for (int64_t p = 0; p < units; p++) {
                     out[p * 16 + lane] = 0;
                 }
             }
@@ -59,7 +62,7 @@ static void pack_share(const void *ctx, int part, int parts) {
 }
 
 /** x rounded to BF16 and back, lane by lane, with the rounding and NaN rule of f32_to_bf16. */
-__attribute__((target("avx512f,avx512bw,avx512bf16")))
+__attribute__((target("avx512f,avx512bw")))
 static inline __attribute__((always_inline)) __m512 round16(__m512 x) {
     const __m512i bits = _mm512_castps_si512(x);
     const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
@@ -74,7 +77,7 @@ static inline __attribute__((always_inline)) __m512 round16(__m512 x) {
  * e^x for 16 lanes: x = n·ln2 + r with |r| ≤ ln2/2, a degree-6 polynomial for e^r (Cephes' expf
  * coefficients, within 2 ulp of the true value) scaled by 2^n; overflows to +inf, underflows to 0.
  */
-__attribute__((target("avx512f,avx512bw,avx512bf16")))
+__attribute__((target("avx512f,avx512bw")))
 static inline __attribute__((always_inline)) __m512 exp16(__m512 x) {
     x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(89.0f)), _mm512_set1_ps(-104.0f));
     const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
@@ -91,29 +94,29 @@ static inline __attribute__((always_inline)) __m512 exp16(__m512 x) {
     return _mm512_scalef_ps(p, n);
 }
 
-/** swiglu (elements.h) of 16 lanes in BF16: silu(round(a)) rounded, times round(b). */
-__attribute__((target("avx512f,avx512bw,avx512bf16")))
-static inline __attribute__((always_inline)) __m512 swiglu16(__m512 a, __m512 b) {
-    const __m512 gate = round16(a);
-    const __m512 act = round16(_mm512_div_ps(gate, _mm512_add_ps(_mm512_set1_ps(1.0f),
-                                                                 exp16(_mm512_sub_ps(_mm512_setzero_ps(), gate)))));
-    return _mm512_mul_ps(act, round16(b));
+/** swiglu (elements.h) of 16 lanes: silu(round(a)) rounded, times round(b), rounding to BF16 unless f32. */
+__attribute__((target("avx512f,avx512bw")))
+static inline __attribute__((always_inline)) __m512 swiglu16(__m512 a, __m512 b, const int f32) {
+    const __m512 gate = f32 ? a : round16(a);
+    const __m512 silu = _mm512_div_ps(gate, _mm512_add_ps(_mm512_set1_ps(1.0f),
+                                                          exp16(_mm512_sub_ps(_mm512_setzero_ps(), gate))));
+    return f32 ? _mm512_mul_ps(silu, b) : _mm512_mul_ps(round16(silu), round16(b));
 }
 
 /**
  * Token blocks b0 .. b0+U-1 against weight rows n0 .. n0+R-1 (and the same rows of W3 when gated);
- * U, R and gated are constants at each call, so the accumulators stay in registers.
+ * U, R, gated and f32 are constants at each call, so the accumulators stay in registers.
  */
 __attribute__((target("avx512f,avx512bw,avx512bf16")))
 static inline __attribute__((always_inline)) void tile(const gemm_t *g, int64_t n0, int64_t b0, const int U,
-                                                       const int R, const int gated) {
+                                                       const int R, const int gated, const int f32) {
     const int V = gated ? 2 * R : R;
-    const int64_t kp = g->k / 2;
+    const int64_t units = g->units;
     const uint32_t *rows[TILE_ROWS];
     for (int v = 0; v < R; v++) {
-        rows[v] = (const uint32_t *) (g->w + (n0 + v) * g->k);
+        rows[v] = (const uint32_t *) g->w + (n0 + v) * units;
         if (gated) {
-            rows[R + v] = (const uint32_t *) (g->w3 + (n0 + v) * g->k);
+            rows[R + v] = (const uint32_t *) g->w3 + (n0 + v) * units;
         }
     }
     __m512 acc[TILE_BLOCKS][TILE_ROWS];
@@ -122,56 +125,74 @@ static inline __attribute__((always_inline)) void tile(const gemm_t *g, int64_t 
             acc[u][v] = _mm512_setzero_ps();
         }
     }
-    const uint32_t *xb = g->xp + b0 * kp * 16;
-    for (int64_t p = 0; p < kp; p++) {
-        __m512bh xv[TILE_BLOCKS];
+    const uint32_t *xb = g->xp + b0 * units * 16;
+    for (int64_t p = 0; p < units; p++) {
+        __m512i xv[TILE_BLOCKS];
         for (int u = 0; u < U; u++) {
-            xv[u] = (__m512bh) _mm512_loadu_si512(xb + (u * kp + p) * 16);
+            xv[u] = _mm512_loadu_si512(xb + (u * units + p) * 16);
         }
         for (int v = 0; v < V; v++) {
-            const __m512bh pair = (__m512bh) _mm512_set1_epi32((int) rows[v][p]);
+            const __m512i unit = _mm512_set1_epi32((int) rows[v][p]);
             for (int u = 0; u < U; u++) {
-                acc[u][v] = _mm512_dpbf16_ps(acc[u][v], xv[u], pair);
+                acc[u][v] = f32 ? _mm512_fmadd_ps(_mm512_castsi512_ps(xv[u]), _mm512_castsi512_ps(unit), acc[u][v])
+                                : _mm512_dpbf16_ps(acc[u][v], (__m512bh) xv[u], (__m512bh) unit);
             }
         }
     }
     float sums[TILE_ROWS][TILE_BLOCKS * 16];
     for (int u = 0; u < U; u++) {
         for (int v = 0; v < R; v++) {
-            _mm512_storeu_ps(&sums[v][u * 16], gated ? swiglu16(acc[u][v], acc[u][R + v]) : acc[u][v]);
+            _mm512_storeu_ps(&sums[v][u * 16], gated ? swiglu16(acc[u][v], acc[u][R + v], f32) : acc[u][v]);
         }
     }
     float bias[TILE_ROWS] = {0};
     for (int v = 0; g->bias && v < R; v++) {
-        bias[v] = bf16_to_f32(g->bias[n0 + v]);
+        bias[v] = load_elem(g->bias, n0 + v, f32 ? MS_F32 : MS_BF16);
     }
     for (int i = 0; i < U * 16 && b0 * 16 + i < g->m; i++) {
-        uint16_t *out = g->y + (b0 * 16 + i) * g->n + n0;
+        const int64_t at = (b0 * 16 + i) * g->n + n0;
         for (int v = 0; v < R; v++) {
-            out[v] = f32_to_bf16(g->bias ? sums[v][i] + bias[v] : sums[v][i]);
+            const float sum = g->bias ? sums[v][i] + bias[v] : sums[v][i];
+            if (f32) {
+                ((float *) g->y)[at + v] = sum;
+            } else {
+                ((uint16_t *) g->y)[at + v] = f32_to_bf16(sum);
+            }
         }
     }
 }
 
-#define TILE_CASE_U(U, R, gated) \
-    case U: tile(g, n0, b0, U, R, gated); break;
-#define TILE_CASE_R(R, gated)                                                                                     \
+#define TILE_CASE_U(U, R, gated, f32) \
+    case U: tile(g, n0, b0, U, R, gated, f32); break;
+#define TILE_CASE_R(R, gated, f32)                                                                                \
     case R:                                                                                                        \
-        switch (u) { TILE_CASE_U(1, R, gated) TILE_CASE_U(2, R, gated) TILE_CASE_U(3, R, gated)                   \
-                     TILE_CASE_U(4, R, gated) }                                                                    \
+        switch (u) { TILE_CASE_U(1, R, gated, f32) TILE_CASE_U(2, R, gated, f32) TILE_CASE_U(3, R, gated, f32)    \
+                     TILE_CASE_U(4, R, gated, f32) }                                                               \
         break;
-
-/** The tile of u token blocks (1..4) and r weight rows (1..6, or 1..3 when gated). */
-__attribute__((target("avx512f,avx512bw,avx512bf16")))
-static void any_tile(const gemm_t *g, int64_t n0, int64_t b0, int u, int r) {
-    if (g->w3) {
-        switch (r) { TILE_CASE_R(1, 1) TILE_CASE_R(2, 1) TILE_CASE_R(3, 1) }
-    } else {
-        switch (r) {
-            TILE_CASE_R(1, 0) TILE_CASE_R(2, 0) TILE_CASE_R(3, 0) TILE_CASE_R(4, 0) TILE_CASE_R(5, 0)
-            TILE_CASE_R(6, 0)
-        }
+#define ANY_TILE(f32)                                                                                              \
+    if (g->w3) {                                                                                                   \
+        switch (r) { TILE_CASE_R(1, 1, f32) TILE_CASE_R(2, 1, f32) TILE_CASE_R(3, 1, f32) }                        \
+    } else {                                                                                                       \
+        switch (r) {                                                                                               \
+            TILE_CASE_R(1, 0, f32) TILE_CASE_R(2, 0, f32) TILE_CASE_R(3, 0, f32) TILE_CASE_R(4, 0, f32)            \
+            TILE_CASE_R(5, 0, f32) TILE_CASE_R(6, 0, f32)                                                          \
+        }                                                                                                          \
     }
+
+/** The BF16 tile of u token blocks (1..4) and r weight rows (1..6, or 1..3 when gated). */
+__attribute__((target("avx512f,avx512bw,avx512bf16")))
+static void tile_bf16(const gemm_t *g, int64_t n0, int64_t b0, int u, int r) {
+    ANY_TILE(0)
+}
+
+/**
+ * The F32 tile, as tile_bf16. Compiled with the BF16 target too, so that tile() inlines; with f32
+ * constant the BF16 instructions are dead code and never emitted, so AVX-512 CPUs without
+ * AVX512-BF16 run it.
+ */
+__attribute__((target("avx512f,avx512bw,avx512bf16")))
+static void tile_f32(const gemm_t *g, int64_t n0, int64_t b0, int u, int r) {
+    ANY_TILE(1)
 }
 
 static void product_share(const void *ctx, int part, int parts) {
@@ -188,23 +209,26 @@ static void product_share(const void *ctx, int part, int parts) {
         for (int64_t n0 = n_begin; n0 < n_end; n0 += step) {
             const int r = (int) (n_end - n0 < step ? n_end - n0 : step);
             for (int64_t b0 = pass; b0 < pass_end; b0 += TILE_BLOCKS) {
-                any_tile(g, n0, b0, (int) (pass_end - b0 < TILE_BLOCKS ? pass_end - b0 : TILE_BLOCKS), r);
+                const int u = (int) (pass_end - b0 < TILE_BLOCKS ? pass_end - b0 : TILE_BLOCKS);
+                g->f32 ? tile_f32(g, n0, b0, u, r) : tile_bf16(g, n0, b0, u, r);
             }
         }
     }
 }
 
-int gemm_bf16(const uint16_t *x, int64_t m, int64_t k, const uint16_t *w, const uint16_t *w3, const uint16_t *bias,
-              int64_t n, uint16_t *y) {
-    if (k % 2 != 0 || (w3 && bias)) {
+int gemm(int dtype, const void *x, int64_t m, int64_t k, const void *w, const void *w3, const void *bias, int64_t n,
+         void *y) {
+    const int f32 = dtype == MS_F32;
+    if ((!f32 && k % 2 != 0) || (w3 && bias)) {
         return MS_CPU_EUNSUPPORTED;
     }
     const int64_t blocks = (m + 15) / 16;
-    uint32_t *xp = aligned_alloc(64, (size_t) (blocks * 16 * k * 2));
+    const int64_t units = f32 ? k : k / 2;
+    uint32_t *xp = aligned_alloc(64, (size_t) (blocks * 16 * units * 4));
     if (!xp) {
         return MS_CPU_ENOMEM;
     }
-    gemm_t g = {x, w, w3, bias, y, xp, m, k, n, blocks};
+    gemm_t g = {f32, x, w, w3, bias, y, xp, m, k, n, units, blocks};
     pool_run(pack_share, &g, blocks >= 8);
     pool_run(product_share, &g, 1);
     free(xp);

@@ -1,8 +1,8 @@
 // Decode-sized linear layers: Y[M,N] = X[M,K] · W[N,K]ᵀ for a few rows M, with the weight read
 // once from memory at close to the machine's read bandwidth. libtorch's oneDNN GEMV reaches
 // 55-75 % of it on the machines we measured; decode is mostly these products, so they get their
-// own kernel. From GEMM_MIN_ROWS rows on, BF16 products on AVX512-BF16 CPUs go to the blocked
-// product of gemm.c instead (prefill).
+// own kernel. From GEMM_MIN_ROWS rows on (prefill), products go to the blocked product of gemm.c
+// instead where the CPU has what it needs (takes_gemm).
 //
 // The weight is read in memory order, one row at a time: one linear stream per thread, which
 // the hardware prefetcher follows (interleaving 4 rows was a third slower). Each weight row is
@@ -33,6 +33,7 @@ typedef struct {
 } job_t;
 
 static int use_dp = -1; // AVX512-BF16 for BF16 products; set on first use
+static int portable = 0; // ms_cpu_prefer_portable: every product through the portable loop
 
 static int dot_products(void) {
     if (use_dp < 0) {
@@ -296,12 +297,20 @@ static void linear_share(const void *ctx, int part, int parts) {
     }
 }
 
+/** Whether a product of dtype with rows of k elements can take gemm on this CPU. */
+static int takes_gemm(int dtype, int64_t k) {
+    if (portable) {
+        return 0;
+    }
+    return dtype == MS_BF16 ? k % 2 == 0 && dot_products() : cpu_has_avx512f();
+}
+
 static int run(int dtype, const void *x, int64_t m, int64_t k, const void *w, const void *w3, int64_t n, void *y) {
     if (!valid_dtype(dtype) || !x || !w || !y || m < 1 || k < 1 || n < 1) {
         return MS_CPU_EINVAL;
     }
-    if (dtype == MS_BF16 && m >= GEMM_MIN_ROWS && k % 2 == 0 && dot_products()) {
-        return gemm_bf16(x, m, k, w, w3, NULL, n, y);
+    if (m >= GEMM_MIN_ROWS && takes_gemm(dtype, k)) {
+        return gemm(dtype, x, m, k, w, w3, NULL, n, y);
     }
     job_t job = {dtype, x, w, w3, y, m, k, n};
     dot_products(); // decided before any worker reads it
@@ -323,10 +332,10 @@ int ms_cpu_linear_bias(int dtype, const void *x, int64_t m, int64_t k, const voi
     if (!valid_dtype(dtype) || !x || !w || !bias || !y || m < 1 || k < 1 || n < 1) {
         return MS_CPU_EINVAL;
     }
-    if (dtype != MS_BF16 || k % 2 != 0 || !dot_products()) {
+    if (!takes_gemm(dtype, k)) {
         return MS_CPU_EUNSUPPORTED;
     }
-    return gemm_bf16(x, m, k, w, NULL, bias, n, y);
+    return gemm(dtype, x, m, k, w, NULL, bias, n, y);
 }
 
 const char *ms_cpu_isa(void) {
@@ -340,8 +349,9 @@ const char *ms_cpu_isa(void) {
     return __builtin_cpu_supports("avx2") ? "avx2" : "x86-64";
 }
 
-int ms_cpu_prefer_portable(int portable) {
-    int before = !dot_products();
+int ms_cpu_prefer_portable(int prefer) {
+    int before = portable;
+    portable = prefer != 0;
     use_dp = portable ? 0 : cpu_has_avx512bf16();
     return before;
 }

@@ -1,4 +1,4 @@
-// C ABI of libmonostream_cpu.so, the CPU kernels of decode and of prefill attention, bound from Java by
+// C ABI of libmonostream_cpu.so, the CPU kernels of decode and of BF16 prefill, bound from Java by
 // io.monostream.torch.CpuKernels. Bump the version on any change of a signature or meaning.
 //
 // Every array is row-major and contiguous, of element type `dtype` (MS_F32 or MS_BF16); sums
@@ -31,7 +31,7 @@ MS_API int ms_cpu_abi_version(void);
 // The instruction set of the BF16 products on this CPU: "avx512bf16", "avx512f", "avx2" or "x86-64".
 MS_API const char *ms_cpu_isa(void);
 
-// BF16 products through the portable loop (1) or the best one for this CPU (0), for tests;
+// Every product through the portable loop (1), or the best one for this CPU (0), for tests;
 // returns the previous setting.
 MS_API int ms_cpu_prefer_portable(int portable);
 
@@ -39,14 +39,15 @@ MS_API int ms_cpu_prefer_portable(int portable);
 MS_API int ms_cpu_set_threads(int threads);
 MS_API int ms_cpu_threads(void);
 
-// y[m,n] = x[m,k] · w[n,k]ᵀ. Made for a few rows of x: the weight is streamed once. In BF16 on a
-// CPU with AVX512-BF16, 17 rows or more with an even k take a register-blocked product instead
-// (prefill); each row's sums still do not depend on the other rows of the call.
+// y[m,n] = x[m,k] · w[n,k]ᵀ. Made for a few rows of x: the weight is streamed once. From 17 rows
+// on (prefill), BF16 with an even k on a CPU with AVX512-BF16, and F32 on a CPU with AVX-512, take
+// a register-blocked product instead; each row's sums still do not depend on the other rows of
+// the call.
 MS_API int ms_cpu_linear(int dtype, const void *x, int64_t m, int64_t k, const void *w, int64_t n, void *y);
 
 // y[m,n] = x[m,k] · w[n,k]ᵀ + bias[n], rounded once: the register-blocked product of
 // ms_cpu_linear for any m, with a bias (prefill layers with one, such as the vision connector).
-// BF16 with an even k on a CPU with AVX512-BF16 only; MS_CPU_EUNSUPPORTED otherwise.
+// Only where ms_cpu_linear would take that product for many rows; MS_CPU_EUNSUPPORTED otherwise.
 MS_API int ms_cpu_linear_bias(int dtype, const void *x, int64_t m, int64_t k, const void *w, const void *bias,
                               int64_t n, void *y);
 

@@ -8,12 +8,13 @@ import io.monostream.torch.Device;
  *
  * @param precision element type of weights, activations and KV cache (spec §6 "Numerics")
  * @param prepackLinears reorder every linear weight once for oneDNN; off keeps plain weights, which
- *     decode multiplies through {@link CpuKernels} at close to the read bandwidth (prefill runs
- *     through libtorch either way). The default is plain for BF16 when those kernels load, and
- *     prepacked otherwise: oneDNN's prepacked FP32 products already stream at about the kernel's
- *     rate for one row and are 2-3x faster for a batch of rows and for prefill, while its BF16
- *     ones reach only 55-75 % of the bandwidth on one row (measured on an AVX512-BF16 CPU without
- *     AMX). CPU only: on CUDA the weights stay plain.
+ *     decode multiplies through {@link CpuKernels} at close to the read bandwidth and prefill
+ *     through its blocked product where {@link CpuKernels#takesManyRows(io.monostream.torch.DType)}
+ *     (else libtorch). The default is plain wherever the kernels take both: BF16 on AVX512-BF16
+ *     CPUs and F32 on AVX-512 ones, where the blocked product beats oneDNN's prepacked GEMM
+ *     (F32 205-215 against 160-190 GFLOP/s on two cores) and the one-call decode step beats its
+ *     GEMV. Elsewhere F32 stays prepacked: oneDNN's prepacked FP32 products are 15-25 % faster for
+ *     prefill than plain ones through libtorch. CPU only: on CUDA the weights stay plain.
  * @param fusedAttention attention through {@code aten::scaled_dot_product_attention}; off runs
  *     scores, softmax and P·V as separate ops, for comparison
  * @param device where weights, KV caches and activations live (checked with {@link Device#parse})
@@ -36,7 +37,8 @@ public record ModelOptions(Precision precision, boolean prepackLinears, boolean 
 
     /** The fast defaults in {@code precision} on {@code device}. */
     public static ModelOptions of(Precision precision, Device device) {
-        boolean prepack = device.type() == Device.Type.CPU && (precision == Precision.F32 || CpuKernels.get().isEmpty());
+        boolean prepack = device.type() == Device.Type.CPU
+                && CpuKernels.get().map(k -> !k.takesManyRows(precision.dtype())).orElse(true);
         return new ModelOptions(precision, prepack, true, device);
     }
 }

@@ -116,8 +116,8 @@ public final class MonoInternVL implements AutoCloseable {
 
     /**
      * The whole decode step in one native call ({@link CpuDecoder}) when the
-     * CPU kernels run every piece of it: plain weights without bias (BF16; FP32 is prepacked for
-     * oneDNN), fused attention, CPU; else null.
+     * CPU kernels run every piece of it: plain weights without bias (prepacked ones where the CPU
+     * kernels do not take prefill, see {@link ModelOptions}), fused attention, CPU; else null.
      */
     private static CpuDecoder cpuDecoder(NDManager manager, LlmConfig llm, NDArray embeddings,
             List<DecoderLayer> layers, RmsNorm finalNorm, Projection output) {

@@ -20,7 +20,7 @@ final class VisionEmbedding {
     private final NDArray patchBias;
     /**
      * The patch convolution as a product over flattened patches, [C, 3·P·P] sharing the conv
-     * weight's storage, where the CPU kernel takes it (BF16 on AVX512-BF16), else null. Its output
+     * weight's storage, where the CPU kernel takes many rows of it, else null. Its output
      * is already in [T, G, G, C] order: 5 tiles took 29-34 ms to their position-added patches this
      * way, against 44-57 ms through libtorch's convolution and the transpose after it.
      */

@@ -18,7 +18,7 @@ import java.nio.file.StandardCopyOption;
 import java.util.Optional;
 
 /**
- * The CPU kernels of decode and of prefill attention ({@code libmonostream_cpu.so}, sources and C ABI in
+ * The CPU kernels of decode and of BF16 prefill ({@code libmonostream_cpu.so}, sources and C ABI in
  * {@code model-operator/src/main/c/monostream_cpu.h}) bound with Java's FFM API:
  * <ul>
  *   <li>{@link #linear}: {@code y = x·Wᵀ} for a few rows of {@code x}, the plain row-major weight
@@ -32,10 +32,10 @@ import java.util.Optional;
  *       and, in BF16, {@link #attentionPrefill} (causal flash attention after any cached prefix);</li>
  *   <li>{@code ms_cpu_decode_step}: a whole decode step in one call, through {@link CpuDecoder}.</li>
  * </ul>
- * In BF16 on CPUs with AVX512-BF16, {@link #linear} and {@link #gatedLinear} also take prefill's
- * many rows, through a register-blocked product over the same plain weight ({@code gemm.c}), which
- * runs 10–30 % faster than libtorch's oneDNN GEMM on CPUs without AMX. Other prefill products stay
- * with libtorch.
+ * {@link #linear} (with or without a bias) and {@link #gatedLinear} also take prefill's many rows,
+ * in BF16 on CPUs with AVX512-BF16 and in F32 on AVX-512 CPUs ({@link #takesManyRows}), through a
+ * register-blocked product over the same plain weight ({@code gemm.c}) that runs 10–30 % faster
+ * than libtorch's oneDNN GEMM here (no AMX). Other prefill ops stay with libtorch.
  *
  * <pre>{@code
  * Optional<CpuKernels> k = CpuKernels.get();
@@ -143,7 +143,7 @@ public final class CpuKernels {
     /** {@link #find}, logged once. */
     private static Availability lookUp() {
         Availability a = find();
-        LOG.log(System.Logger.Level.INFO, "CPU decode kernels: {0}", a.description());
+        LOG.log(System.Logger.Level.INFO, "CPU kernels: {0}", a.description());
         return a;
     }
 
@@ -241,11 +241,21 @@ public final class CpuKernels {
 
     /**
      * Whether products with this weight take any number of rows (prefill), and a bias: BF16 with
-     * an even K on a CPU with AVX512-BF16, where the library's blocked product beats libtorch's.
+     * an even K on a CPU with AVX512-BF16, or F32 on a CPU with AVX-512, where the library's
+     * blocked product beats libtorch's oneDNN (BF16 and prepacked F32 alike).
      */
     public boolean takesManyRows(Tensor weight) {
         long[] ws = weight.shape();
-        return weight.dtype() == DType.BF16 && ws.length == 2 && ws[1] % 2 == 0 && "avx512bf16".equals(isa);
+        return ws.length == 2 && takesManyRows(weight.dtype()) && (weight.dtype() != DType.BF16 || ws[1] % 2 == 0);
+    }
+
+    /** Whether products of this dtype take many rows on this CPU (BF16 needs an even K besides). */
+    public boolean takesManyRows(DType dtype) {
+        return switch (dtype) {
+            case BF16 -> "avx512bf16".equals(isa);
+            case F32 -> "avx512bf16".equals(isa) || "avx512f".equals(isa);
+            default -> false;
+        };
     }
 
     /** {@code x·weightᵀ} [M, N] in the weight's dtype, fp32 accumulation; see {@link #handlesLinear}. */

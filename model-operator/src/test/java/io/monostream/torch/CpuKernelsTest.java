@@ -19,7 +19,7 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * The CPU decode kernels against double-precision references computed here from the very same
+ * The CPU kernels against double-precision references computed here from the very same
  * operand values: the linear products over shapes that exercise every tail (K not a multiple of
  * the vector width, N not a multiple of the thread share, M across the 4/2/1 row groups), both
  * element types, both BF16 loops and several thread counts; the gated product, RMSNorm and
@@ -180,43 +180,48 @@ class CpuKernelsTest {
         }
     }
 
-    /** Prefill's many rows in BF16 (the blocked product of gemm.c): every tail of tokens and weight rows. */
+    /** Prefill's many rows (the blocked product of gemm.c), both dtypes: every tail of tokens and weight rows. */
     @Test
-    void bf16ManyRowsMatchTheExactProduct() {
-        try (Tensor probe = random(1, DType.BF16, 1, 2)) {
-            assumeTrue(kernel.takesManyRows(probe), "many rows need AVX512-BF16; this CPU runs " + kernel.isa());
-        }
+    void manyRowsMatchTheExactProduct() {
         int[][] weights = {{1, 2}, {7, 64}, {13, 1000}, {100, 1024}};
         long seed = 500;
-        for (int threads : new int[] {1, 2, 3}) {
-            kernel.threads(threads);
-            for (int[] wShape : weights) {
-                for (int m : new int[] {17, 31, 64, 65, 130, 300}) {
-                    try (Tensor x = random(seed++, DType.BF16, m, wShape[1]);
-                         Tensor w = random(seed++, DType.BF16, wShape[0], wShape[1]); Tensor y = kernel.linear(x, w)) {
-                        assertProduct(x, w, y);
+        for (DType dtype : new DType[] {DType.BF16, DType.F32}) {
+            if (!kernel.takesManyRows(dtype)) {
+                continue; // this CPU leaves many rows of this dtype to libtorch
+            }
+            for (int threads : new int[] {1, 2, 3}) {
+                kernel.threads(threads);
+                for (int[] wShape : weights) {
+                    for (int m : new int[] {17, 31, 64, 65, 130, 300}) {
+                        try (Tensor x = random(seed++, dtype, m, wShape[1]);
+                             Tensor w = random(seed++, dtype, wShape[0], wShape[1]); Tensor y = kernel.linear(x, w)) {
+                            assertProduct(x, w, y);
+                        }
                     }
                 }
             }
         }
     }
 
-    /** A bias is added to each row's sums before the one BF16 rounding, for any number of rows. */
+    /** A bias is added to each row's sums before the one (BF16) rounding, for any number of rows. */
     @Test
-    void bf16ProductWithABiasMatchesTheExactSum() {
-        try (Tensor probe = random(1, DType.BF16, 1, 2)) {
-            assumeTrue(kernel.takesManyRows(probe), "a bias needs AVX512-BF16; this CPU runs " + kernel.isa());
-        }
+    void productWithABiasMatchesTheExactSum() {
         long seed = 700;
-        for (int[] wShape : new int[][] {{1, 2}, {13, 588}, {100, 1024}}) {
-            for (int m : new int[] {1, 5, 17, 300}) {
-                try (Tensor x = random(seed++, DType.BF16, m, wShape[1]);
-                     Tensor w = random(seed++, DType.BF16, wShape[0], wShape[1]);
-                     Tensor b = random(seed++, DType.BF16, wShape[0]); Tensor y = kernel.linear(x, w, b)) {
-                    assertProduct(x, w, b, y);
+        for (DType dtype : new DType[] {DType.BF16, DType.F32}) {
+            if (!kernel.takesManyRows(dtype)) {
+                continue;
+            }
+            for (int[] wShape : new int[][] {{1, 2}, {13, 588}, {100, 1024}}) {
+                for (int m : new int[] {1, 5, 17, 300}) {
+                    try (Tensor x = random(seed++, dtype, m, wShape[1]);
+                         Tensor w = random(seed++, dtype, wShape[0], wShape[1]);
+                         Tensor b = random(seed++, dtype, wShape[0]); Tensor y = kernel.linear(x, w, b)) {
+                        assertProduct(x, w, b, y);
+                    }
                 }
             }
         }
+        assumeTrue(kernel.takesManyRows(DType.BF16), "BF16 refusals need AVX512-BF16; this CPU runs " + kernel.isa());
         try (Tensor x = random(1, DType.BF16, 20, 64); Tensor w = random(2, DType.BF16, 8, 64);
              Tensor b = random(3, DType.BF16, 7); Tensor b32 = random(4, DType.F32, 8)) {
             assertFalse(kernel.handlesLinear(x, w, b), "a bias of the wrong length");
@@ -230,22 +235,27 @@ class CpuKernelsTest {
      */
     @Test
     void manyRowsDoNotDependOnTheOtherRowsOrTheThreads() {
-        try (Tensor x = random(600, DType.BF16, 300, 1024); Tensor w = random(601, DType.BF16, 131, 1024);
-             Tensor first = Tensor.of(java.util.Arrays.copyOfRange(x.toFloatArray(), 0, 40 * 1024), 40, 1024);
-             Tensor firstRows = first.to(DType.BF16)) {
-            assumeTrue(kernel.takesManyRows(w), "many rows need AVX512-BF16; this CPU runs " + kernel.isa());
-            kernel.threads(2);
-            float[] all;
-            try (Tensor y = kernel.linear(x, w)) {
-                all = y.toFloatArray();
+        for (DType dtype : new DType[] {DType.BF16, DType.F32}) {
+            if (!kernel.takesManyRows(dtype)) {
+                continue;
             }
-            try (Tensor y = kernel.linear(firstRows, w)) {
-                assertArrayEquals(java.util.Arrays.copyOfRange(all, 0, 40 * 131), y.toFloatArray(), "40 of 300 rows");
-            }
-            for (int t : new int[] {1, 3}) {
-                kernel.threads(t);
+            try (Tensor x = random(600, dtype, 300, 1024); Tensor w = random(601, dtype, 131, 1024);
+                 Tensor first = Tensor.of(java.util.Arrays.copyOfRange(x.toFloatArray(), 0, 40 * 1024), 40, 1024);
+                 Tensor firstRows = first.to(dtype)) {
+                kernel.threads(2);
+                float[] all;
                 try (Tensor y = kernel.linear(x, w)) {
-                    assertArrayEquals(all, y.toFloatArray(), "threads " + t);
+                    all = y.toFloatArray();
+                }
+                try (Tensor y = kernel.linear(firstRows, w)) {
+                    assertArrayEquals(java.util.Arrays.copyOfRange(all, 0, 40 * 131), y.toFloatArray(),
+                            dtype + ": 40 of 300 rows");
+                }
+                for (int t : new int[] {1, 3}) {
+                    kernel.threads(t);
+                    try (Tensor y = kernel.linear(x, w)) {
+                        assertArrayEquals(all, y.toFloatArray(), dtype + ": threads " + t);
+                    }
                 }
             }
         }
@@ -296,8 +306,9 @@ class CpuKernelsTest {
                     "more rows than MAX_ROWS: BF16 on AVX512-BF16 CPUs only");
             try (Tensor x17 = random(8, DType.F32, 17, 64); Tensor w32 = random(9, DType.F32, 32, 64);
                  Tensor odd = random(10, DType.BF16, 17, 63); Tensor wOdd = random(11, DType.BF16, 32, 63)) {
-                assertFalse(kernel.handlesLinear(x17, w32), "more rows than MAX_ROWS in F32");
-                assertFalse(kernel.handlesLinear(odd, wOdd), "more rows than MAX_ROWS with an odd K");
+                assertEquals(kernel.isa().startsWith("avx512"), kernel.handlesLinear(x17, w32),
+                        "more rows than MAX_ROWS in F32: AVX-512 CPUs only");
+                assertFalse(kernel.handlesLinear(odd, wOdd), "more rows than MAX_ROWS in BF16 with an odd K");
             }
             assertFalse(kernel.handlesLinear(x32, w), "mixed dtypes");
             assertFalse(kernel.handlesLinear(xk, w), "K differs");
@@ -341,8 +352,8 @@ class CpuKernelsTest {
     void gatedLinearIsSiluOfTheGateTimesTheUpProjection() {
         for (DType dtype : new DType[] {DType.BF16, DType.F32}) {
             for (int m : new int[] {1, 3, 8, 40, 100}) {
-                if (m > CpuKernels.MAX_ROWS && !(dtype == DType.BF16 && kernel.isa().equals("avx512bf16"))) {
-                    continue; // many rows: BF16 on AVX512-BF16 only
+                if (m > CpuKernels.MAX_ROWS && !kernel.takesManyRows(dtype)) {
+                    continue; // this CPU leaves many rows of this dtype to libtorch
                 }
                 try (Tensor x = random(20 + m, dtype, m, 200); Tensor w1 = random(30 + m, dtype, 130, 200);
                      Tensor w3 = random(40 + m, dtype, 130, 200); Tensor y = kernel.gatedLinear(x, w1, w3);
