@@ -9,8 +9,9 @@
 // dotted with up to 4 rows of X (kept in cache), two accumulators per X row to hide latency.
 //
 // BF16: AVX512-BF16 (vdpbf16ps: bf16 pairs multiplied exactly, added into fp32 lanes) when the
-// CPU has it, otherwise a portable vector loop compiled for AVX-512, AVX2 and baseline x86-64
-// (GCC target_clones). F32 always takes the portable loop.
+// CPU has it; F32: AVX-512 FMAs when the CPU has them. Otherwise a portable vector loop compiled
+// for AVX-512, AVX2 and baseline x86-64 (GCC target_clones). A gated product's W1 and W3 rows
+// share one pass over X.
 #include <immintrin.h>
 
 #include "cpu_features.h"
@@ -20,7 +21,8 @@
 #include "pool.h"
 
 #define ROW_BLOCK 16 // threads share the rows in blocks of this many
-#define PREFETCH 2048 // elements of W ahead (two 1024-wide rows) that the AVX512-BF16 loop asks for
+#define PREFETCH 4096 // bytes of W ahead (two 1024-wide BF16 rows) that the AVX-512 loop asks for
+#define PREFETCH_MIN_ROWS 4 // ... from this many rows of X on
 #define X_IN_L1 (24 << 10) // bytes of X rows that stay in L1 beside the W stream
 
 typedef struct {
@@ -32,14 +34,23 @@ typedef struct {
     int64_t m, k, n;
 } job_t;
 
-static int use_dp = -1; // AVX512-BF16 for BF16 products; set on first use
 static int portable = 0; // ms_cpu_prefer_portable: every product through the portable loop
+static int use_dp = -1; // AVX512-BF16 for BF16 products; set on first use
 
 static int dot_products(void) {
     if (use_dp < 0) {
         use_dp = cpu_has_avx512bf16();
     }
     return use_dp;
+}
+
+static int use_f32_vectors = -1; // the AVX-512 loop for F32 products; set on first use
+
+static int f32_vectors(void) {
+    if (use_f32_vectors < 0) {
+        use_f32_vectors = cpu_has_avx512f();
+    }
+    return use_f32_vectors && !portable;
 }
 
 /** Writes y[mb + g, n] for g < G from the dot products of W (and W3) row n. */
@@ -69,212 +80,258 @@ static inline __attribute__((always_inline)) v16f load16(const void *base, int64
     return v;
 }
 
-/** out[g] = W row · X row mb+g for g < G; G is a constant at each call, so the sums stay in registers. */
+/** The sum of W row n · X row r from its two vector accumulators and the elements from c on. */
+static inline __attribute__((always_inline)) float finish_portable(const job_t *j, const void *w, int64_t n, int64_t r,
+                                                                   int64_t c, v16f acc0, v16f acc1) {
+    float s = 0;
+    for (int64_t t = c; t < j->k; t++) {
+        s += load_elem(w, n * j->k + t, j->dtype) * load_elem(j->x, r * j->k + t, j->dtype);
+    }
+    v16f sum = acc0 + acc1;
+    for (int l = 0; l < 16; l++) {
+        s += sum[l];
+    }
+    return s;
+}
+
+/**
+ * out[g] = W row n · X row mb+g for g < G and, when two, out2[g] = W2 row n2 · X row mb+g too,
+ * with each chunk of X loaded once for both rows. G, two and bf16 are constants at each call, so
+ * the sums stay in registers; every sum is accumulated the same way either way (same bits).
+ */
 static inline __attribute__((always_inline)) void dots_portable(const job_t *j, const void *w, int64_t n,
-                                                                int64_t mb, const int G, const int bf16,
-                                                                float *out) {
+                                                                const void *w2, int64_t n2, int64_t mb, const int G,
+                                                                const int two, const int bf16, float *out,
+                                                                float *out2) {
     const int64_t k = j->k, vk = k & ~(int64_t) 31;
-    v16f acc[4][2];
+    v16f acc[4][2], acc2[4][2];
     for (int g = 0; g < G; g++) {
-        acc[g][0] = (v16f) {0};
-        acc[g][1] = (v16f) {0};
+        acc[g][0] = acc[g][1] = acc2[g][0] = acc2[g][1] = (v16f) {0};
     }
     int64_t c = 0;
     for (; c < vk; c += 32) {
         v16f w0 = load16(w, n * k + c, bf16);
         v16f w1 = load16(w, n * k + c + 16, bf16);
+        v16f u0 = two ? load16(w2, n2 * k + c, bf16) : w0;
+        v16f u1 = two ? load16(w2, n2 * k + c + 16, bf16) : w1;
         for (int g = 0; g < G; g++) {
-            acc[g][0] += w0 * load16(j->x, (mb + g) * k + c, bf16);
-            acc[g][1] += w1 * load16(j->x, (mb + g) * k + c + 16, bf16);
+            v16f x0 = load16(j->x, (mb + g) * k + c, bf16);
+            v16f x1 = load16(j->x, (mb + g) * k + c + 16, bf16);
+            acc[g][0] += w0 * x0;
+            acc[g][1] += w1 * x1;
+            if (two) {
+                acc2[g][0] += u0 * x0;
+                acc2[g][1] += u1 * x1;
+            }
         }
     }
     for (int g = 0; g < G; g++) {
-        float s = 0;
-        for (int64_t t = c; t < k; t++) {
-            s += load_elem(w, n * k + t, j->dtype) * load_elem(j->x, (mb + g) * k + t, j->dtype);
+        out[g] = finish_portable(j, w, n, mb + g, c, acc[g][0], acc[g][1]);
+        if (two) {
+            out2[g] = finish_portable(j, w2, n2, mb + g, c, acc2[g][0], acc2[g][1]);
         }
-        v16f sum = acc[g][0] + acc[g][1];
-        for (int l = 0; l < 16; l++) {
-            s += sum[l];
-        }
-        out[g] = s;
     }
 }
 
 static inline __attribute__((always_inline)) void row_portable(const job_t *j, int64_t n, int64_t mb, const int G,
                                                                const int bf16) {
-    float a[4], b[4];
-    dots_portable(j, j->w, n, mb, G, bf16, a);
+    float a[4], b[4] = {0};
     if (j->w3) {
-        dots_portable(j, j->w3, n, mb, G, bf16, b);
+        dots_portable(j, j->w, n, j->w3, n, mb, G, 1, bf16, a, b);
+    } else {
+        dots_portable(j, j->w, n, NULL, 0, mb, G, 0, bf16, a, NULL);
     }
     emit(j, n, mb, G, a, b);
+}
+
+/** W rows n and n + 1 against every X row, X rows mb..mb+3 loaded once for both. */
+static inline __attribute__((always_inline)) void row_pair_portable(const job_t *j, int64_t n, const int bf16) {
+    int64_t mb = 0;
+    for (; j->m - mb >= 4; mb += 4) {
+        float a[4], b[4], none[4] = {0};
+        dots_portable(j, j->w, n, j->w, n + 1, mb, 4, 1, bf16, a, b);
+        emit(j, n, mb, 4, a, none);
+        emit(j, n + 1, mb, 4, b, none);
+    }
+    for (; mb < j->m; mb++) {
+        row_portable(j, n, mb, 1, bf16);
+        row_portable(j, n + 1, mb, 1, bf16);
+    }
+}
+
+static inline __attribute__((always_inline)) void rows_portable_of(const job_t *j, int64_t n0, int64_t n1,
+                                                                   const int bf16) {
+    // X rows that overflow L1 beside the W stream are read from L2 once per W row: taking W rows in
+    // pairs halves that (a gated product's W1 and W3 rows always share their pass over X)
+    const int pairs = !j->w3 && j->m >= 4 && j->m * j->k * (bf16 ? 2 : 4) > X_IN_L1;
+    int64_t n = n0;
+    for (; pairs && n + 1 < n1; n += 2) {
+        row_pair_portable(j, n, bf16);
+    }
+    for (; n < n1; n++) {
+        int64_t mb = 0;
+        for (; j->m - mb >= 4; mb += 4) {
+            row_portable(j, n, mb, 4, bf16);
+        }
+        for (; j->m - mb >= 2; mb += 2) {
+            row_portable(j, n, mb, 2, bf16);
+        }
+        if (mb < j->m) {
+            row_portable(j, n, mb, 1, bf16);
+        }
+    }
 }
 
 __attribute__((target_clones("avx512f", "avx2", "default")))
 static void rows_portable(const job_t *j, int64_t n0, int64_t n1) {
-    const int bf16 = j->dtype == MS_BF16;
-    for (int64_t n = n0; n < n1; n++) {
-        int64_t mb = 0;
-        for (; j->m - mb >= 4; mb += 4) {
-            bf16 ? row_portable(j, n, mb, 4, 1) : row_portable(j, n, mb, 4, 0);
-        }
-        for (; j->m - mb >= 2; mb += 2) {
-            bf16 ? row_portable(j, n, mb, 2, 1) : row_portable(j, n, mb, 2, 0);
-        }
-        if (mb < j->m) {
-            bf16 ? row_portable(j, n, mb, 1, 1) : row_portable(j, n, mb, 1, 0);
-        }
+    if (j->dtype == MS_BF16) {
+        rows_portable_of(j, n0, n1, 1);
+    } else {
+        rows_portable_of(j, n0, n1, 0);
     }
 }
 
-// ------------------------------------------------------------------ AVX512-BF16
+// ------------------------------------------------------------------ AVX-512 (BF16: AVX512-BF16)
 
-static void rows_dp_single(const job_t *j, int64_t n0, int64_t n1);
+/** 64 bytes of an array of 2-byte (BF16) or 4-byte (F32) elements, from element at. */
+__attribute__((target("avx512f,avx512bw")))
+static inline __attribute__((always_inline)) __m512i vload(const void *base, int64_t at, const int f32) {
+    return _mm512_loadu_si512((const char *) base + at * (f32 ? 4 : 2));
+}
 
+/** The elements at .. at + left - 1 (at most one vector's worth), zeros after them. */
+__attribute__((target("avx512f,avx512bw")))
+static inline __attribute__((always_inline)) __m512i vload_tail(const void *base, int64_t at, int64_t left,
+                                                              const int f32) {
+    if (f32) {
+        const __mmask16 mask = left >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << left) - 1);
+        return _mm512_castps_si512(_mm512_maskz_loadu_ps(mask, (const float *) base + at));
+    }
+    const __mmask32 mask = left >= 32 ? (__mmask32) ~0u : (__mmask32) ((1u << left) - 1);
+    return _mm512_maskz_loadu_epi16(mask, (const uint16_t *) base + at);
+}
+
+/** acc + w·x lane by lane: one FMA per F32 lane, or a BF16 pair's products per lane (vdpbf16ps). */
 __attribute__((target("avx512f,avx512bw,avx512bf16")))
-static inline __attribute__((always_inline)) void dots_dp(const job_t *j, const uint16_t *row, int64_t mb,
-                                                          const int G, float *out) {
-    const int64_t k = j->k, vk = k & ~(int64_t) 63;
-    const uint16_t *x = j->x;
-    __m512 acc[4][2];
+static inline __attribute__((always_inline)) __m512 vmadd(__m512 acc, __m512i w, __m512i x, const int f32) {
+    return f32 ? _mm512_fmadd_ps(_mm512_castsi512_ps(w), _mm512_castsi512_ps(x), acc)
+               : _mm512_dpbf16_ps(acc, (__m512bh) w, (__m512bh) x);
+}
+
+/**
+ * out[g] = W row n · X row mb+g for g < G and, when two, out2[g] = W2 row n2 · X row mb+g too,
+ * with each chunk of X loaded once for both rows. Two accumulators per sum over chunks of two
+ * vectors, then the tail; G, two and f32 are constants at each call, so the sums stay in registers,
+ * and every sum is accumulated the same way either way (same bits). In F32 the BF16 instructions
+ * are dead code and never emitted.
+ */
+__attribute__((target("avx512f,avx512bw,avx512bf16")))
+static inline __attribute__((always_inline)) void dots_vec(const job_t *j, const void *w, int64_t n,
+                                                           const void *w2, int64_t n2, int64_t mb, const int G,
+                                                           const int two, const int f32, float *out, float *out2) {
+    const int64_t k = j->k, lanes = f32 ? 16 : 32, vk = k & ~(2 * lanes - 1);
+    const char *r0 = (const char *) w + n * k * (f32 ? 4 : 2);
+    const char *r1 = two ? (const char *) w2 + n2 * k * (f32 ? 4 : 2) : r0;
+    __m512 a[4][2], b[4][2];
     for (int g = 0; g < G; g++) {
-        acc[g][0] = _mm512_setzero_ps();
-        acc[g][1] = _mm512_setzero_ps();
+        a[g][0] = a[g][1] = b[g][0] = b[g][1] = _mm512_setzero_ps();
     }
     int64_t c = 0;
-    for (; c < vk; c += 64) {
+    for (; c < vk; c += 2 * lanes) {
         // with several rows of X the loop computes long enough per byte of W for the hardware
-        // prefetcher to fall behind: asking ahead made 8 rows a quarter faster and 1 row no slower
-        _mm_prefetch((const char *) (row + c + PREFETCH), _MM_HINT_T0);
-        __m512bh w0 = (__m512bh) _mm512_loadu_si512(row + c);
-        __m512bh w1 = (__m512bh) _mm512_loadu_si512(row + c + 32);
+        // prefetcher to fall behind: asking ahead made BF16 at 8 rows a quarter faster and F32 at 8
+        // rows 15 % faster, but one row 10-20 % slower (the hardware prefetcher keeps up there)
+        if (j->m >= PREFETCH_MIN_ROWS) {
+            _mm_prefetch(r0 + c * (f32 ? 4 : 2) + PREFETCH, _MM_HINT_T0);
+            if (two) {
+                _mm_prefetch(r1 + c * (f32 ? 4 : 2) + PREFETCH, _MM_HINT_T0);
+            }
+        }
+        const __m512i w0 = vload(r0, c, f32), w1 = vload(r0, c + lanes, f32);
+        const __m512i u0 = two ? vload(r1, c, f32) : w0, u1 = two ? vload(r1, c + lanes, f32) : w1;
         for (int g = 0; g < G; g++) {
-            const uint16_t *xr = x + (mb + g) * k + c;
-            acc[g][0] = _mm512_dpbf16_ps(acc[g][0], w0, (__m512bh) _mm512_loadu_si512(xr));
-            acc[g][1] = _mm512_dpbf16_ps(acc[g][1], w1, (__m512bh) _mm512_loadu_si512(xr + 32));
+            const __m512i x0 = vload(j->x, (mb + g) * k + c, f32), x1 = vload(j->x, (mb + g) * k + c + lanes, f32);
+            a[g][0] = vmadd(a[g][0], w0, x0, f32);
+            a[g][1] = vmadd(a[g][1], w1, x1, f32);
+            if (two) {
+                b[g][0] = vmadd(b[g][0], u0, x0, f32);
+                b[g][1] = vmadd(b[g][1], u1, x1, f32);
+            }
         }
     }
-    for (; c < k; c += 32) {
-        const __mmask32 mask = k - c >= 32 ? (__mmask32) ~0u : (__mmask32) ((1u << (k - c)) - 1);
-        __m512bh w0 = (__m512bh) _mm512_maskz_loadu_epi16(mask, row + c);
+    for (; c < k; c += lanes) {
+        const __m512i w0 = vload_tail(r0, c, k - c, f32), u0 = two ? vload_tail(r1, c, k - c, f32) : w0;
         for (int g = 0; g < G; g++) {
-            __m512bh xv = (__m512bh) _mm512_maskz_loadu_epi16(mask, x + (mb + g) * k + c);
-            acc[g][0] = _mm512_dpbf16_ps(acc[g][0], w0, xv);
+            const __m512i x0 = vload_tail(j->x, (mb + g) * k + c, k - c, f32);
+            a[g][0] = vmadd(a[g][0], w0, x0, f32);
+            if (two) {
+                b[g][0] = vmadd(b[g][0], u0, x0, f32);
+            }
         }
     }
     for (int g = 0; g < G; g++) {
-        out[g] = _mm512_reduce_add_ps(_mm512_add_ps(acc[g][0], acc[g][1]));
+        out[g] = _mm512_reduce_add_ps(_mm512_add_ps(a[g][0], a[g][1]));
+        if (two) {
+            out2[g] = _mm512_reduce_add_ps(_mm512_add_ps(b[g][0], b[g][1]));
+        }
     }
 }
 
+/** W row n (with W3 row n of a gated product, in one pass over X) against X rows mb..mb+G-1. */
 __attribute__((target("avx512f,avx512bw,avx512bf16")))
-static inline __attribute__((always_inline)) void row_dp(const job_t *j, int64_t n, int64_t mb, const int G) {
-    float a[4], b[4];
-    dots_dp(j, (const uint16_t *) j->w + n * j->k, mb, G, a);
+static inline __attribute__((always_inline)) void row_vec(const job_t *j, int64_t n, int64_t mb, const int G,
+                                                          const int f32) {
+    float a[4], b[4] = {0};
     if (j->w3) {
-        dots_dp(j, (const uint16_t *) j->w3 + n * j->k, mb, G, b);
+        dots_vec(j, j->w, n, j->w3, n, mb, G, 1, f32, a, b);
+    } else {
+        dots_vec(j, j->w, n, NULL, 0, mb, G, 0, f32, a, NULL);
     }
     emit(j, n, mb, G, a, b);
 }
 
-/**
- * Two rows of W (n, n + 1) against X rows mb..mb+3 with the X chunk loaded once for both: the
- * same two accumulators per (W row, X row) over the same 64-element chunks as dots_dp, so each
- * output is the same bits as one row at a time.
- */
 __attribute__((target("avx512f,avx512bw,avx512bf16")))
-static inline __attribute__((always_inline)) void dots_dp_2x4(const job_t *j, const uint16_t *r0, const uint16_t *r1,
-                                                              int64_t mb, float *out0, float *out1) {
-    const int64_t k = j->k, vk = k & ~(int64_t) 63;
-    const uint16_t *x = j->x;
-    __m512 a[4][2], b[4][2];
-    for (int g = 0; g < 4; g++) {
-        a[g][0] = a[g][1] = b[g][0] = b[g][1] = _mm512_setzero_ps();
-    }
-    int64_t c = 0;
-    for (; c < vk; c += 64) {
-        _mm_prefetch((const char *) (r0 + c + PREFETCH), _MM_HINT_T0);
-        _mm_prefetch((const char *) (r1 + c + PREFETCH), _MM_HINT_T0);
-        __m512bh xv[4][2];
-        for (int g = 0; g < 4; g++) {
-            xv[g][0] = (__m512bh) _mm512_loadu_si512(x + (mb + g) * k + c);
-            xv[g][1] = (__m512bh) _mm512_loadu_si512(x + (mb + g) * k + c + 32);
-        }
-        __m512bh w0 = (__m512bh) _mm512_loadu_si512(r0 + c), w1 = (__m512bh) _mm512_loadu_si512(r0 + c + 32);
-        for (int g = 0; g < 4; g++) {
-            a[g][0] = _mm512_dpbf16_ps(a[g][0], w0, xv[g][0]);
-            a[g][1] = _mm512_dpbf16_ps(a[g][1], w1, xv[g][1]);
-        }
-        w0 = (__m512bh) _mm512_loadu_si512(r1 + c);
-        w1 = (__m512bh) _mm512_loadu_si512(r1 + c + 32);
-        for (int g = 0; g < 4; g++) {
-            b[g][0] = _mm512_dpbf16_ps(b[g][0], w0, xv[g][0]);
-            b[g][1] = _mm512_dpbf16_ps(b[g][1], w1, xv[g][1]);
-        }
-    }
-    for (; c < k; c += 32) {
-        const __mmask32 mask = k - c >= 32 ? (__mmask32) ~0u : (__mmask32) ((1u << (k - c)) - 1);
-        __m512bh w0 = (__m512bh) _mm512_maskz_loadu_epi16(mask, r0 + c);
-        __m512bh w1 = (__m512bh) _mm512_maskz_loadu_epi16(mask, r1 + c);
-        for (int g = 0; g < 4; g++) {
-            __m512bh xg = (__m512bh) _mm512_maskz_loadu_epi16(mask, x + (mb + g) * k + c);
-            a[g][0] = _mm512_dpbf16_ps(a[g][0], w0, xg);
-            b[g][0] = _mm512_dpbf16_ps(b[g][0], w1, xg);
-        }
-    }
-    for (int g = 0; g < 4; g++) {
-        out0[g] = _mm512_reduce_add_ps(_mm512_add_ps(a[g][0], a[g][1]));
-        out1[g] = _mm512_reduce_add_ps(_mm512_add_ps(b[g][0], b[g][1]));
-    }
-}
-
-__attribute__((target("avx512f,avx512bw,avx512bf16")))
-static void rows_dp(const job_t *j, int64_t n0, int64_t n1) {
+static inline __attribute__((always_inline)) void rows_vec_of(const job_t *j, int64_t n0, int64_t n1, const int f32) {
     // X rows that overflow L1 beside the W stream (many rows, long rows) are read from L2 once per
-    // W row; taking W rows in pairs halves that (w2 at 8 rows: a quarter faster)
-    if (!j->w3 && j->m >= 4 && 2 * j->m * j->k > X_IN_L1) {
-        int64_t n = n0;
-        for (; n + 1 < n1; n += 2) {
-            const uint16_t *r0 = (const uint16_t *) j->w + n * j->k, *r1 = r0 + j->k;
-            int64_t mb = 0;
-            for (; j->m - mb >= 4; mb += 4) {
-                float o0[4], o1[4], none[4] = {0};
-                dots_dp_2x4(j, r0, r1, mb, o0, o1);
-                emit(j, n, mb, 4, o0, none);
-                emit(j, n + 1, mb, 4, o1, none);
-            }
-            for (; j->m - mb >= 2; mb += 2) {
-                row_dp(j, n, mb, 2);
-                row_dp(j, n + 1, mb, 2);
-            }
-            if (mb < j->m) {
-                row_dp(j, n, mb, 1);
-                row_dp(j, n + 1, mb, 1);
-            }
-        }
-        if (n < n1) {
-            rows_dp_single(j, n, n1);
-        }
-        return;
-    }
-    rows_dp_single(j, n0, n1);
-}
-
-__attribute__((target("avx512f,avx512bw,avx512bf16")))
-static void rows_dp_single(const job_t *j, int64_t n0, int64_t n1) {
-    for (int64_t n = n0; n < n1; n++) {
+    // W row; taking W rows in pairs halves that (BF16 w2 at 8 rows: a quarter faster)
+    const int pairs = !j->w3 && j->m >= 4 && j->m * j->k * (f32 ? 4 : 2) > X_IN_L1;
+    int64_t n = n0;
+    for (; pairs && n + 1 < n1; n += 2) {
         int64_t mb = 0;
         for (; j->m - mb >= 4; mb += 4) {
-            row_dp(j, n, mb, 4);
+            float o0[4], o1[4], none[4] = {0};
+            dots_vec(j, j->w, n, j->w, n + 1, mb, 4, 1, f32, o0, o1);
+            emit(j, n, mb, 4, o0, none);
+            emit(j, n + 1, mb, 4, o1, none);
         }
-        for (; j->m - mb >= 2; mb += 2) {
-            row_dp(j, n, mb, 2);
-        }
-        if (mb < j->m) {
-            row_dp(j, n, mb, 1);
+        for (; mb < j->m; mb++) {
+            row_vec(j, n, mb, 1, f32);
+            row_vec(j, n + 1, mb, 1, f32);
         }
     }
+    for (; n < n1; n++) {
+        int64_t mb = 0;
+        for (; j->m - mb >= 4; mb += 4) {
+            row_vec(j, n, mb, 4, f32);
+        }
+        for (; j->m - mb >= 2; mb += 2) {
+            row_vec(j, n, mb, 2, f32);
+        }
+        if (mb < j->m) {
+            row_vec(j, n, mb, 1, f32);
+        }
+    }
+}
+
+__attribute__((target("avx512f,avx512bw,avx512bf16")))
+static void rows_vec_bf16(const job_t *j, int64_t n0, int64_t n1) {
+    rows_vec_of(j, n0, n1, 0);
+}
+
+/** F32 on AVX-512 CPUs, with or without AVX512-BF16 (see dots_vec). */
+__attribute__((target("avx512f,avx512bw,avx512bf16")))
+static void rows_vec_f32(const job_t *j, int64_t n0, int64_t n1) {
+    rows_vec_of(j, n0, n1, 1);
 }
 
 // ------------------------------------------------------------------ the calls
@@ -290,8 +347,8 @@ static void linear_share(const void *ctx, int part, int parts) {
     if (n0 >= n1) {
         return;
     }
-    if (j->dtype == MS_BF16 && dot_products()) {
-        rows_dp(j, n0, n1);
+    if (j->dtype == MS_BF16 ? dot_products() : f32_vectors()) {
+        j->dtype == MS_BF16 ? rows_vec_bf16(j, n0, n1) : rows_vec_f32(j, n0, n1);
     } else {
         rows_portable(j, n0, n1);
     }
@@ -313,7 +370,8 @@ static int run(int dtype, const void *x, int64_t m, int64_t k, const void *w, co
         return gemm(dtype, x, m, k, w, w3, NULL, n, y);
     }
     job_t job = {dtype, x, w, w3, y, m, k, n};
-    dot_products(); // decided before any worker reads it
+    dot_products(); // decided before any worker reads them
+    f32_vectors();
     pool_run(linear_share, &job, n >= 4 * ROW_BLOCK);
     return MS_CPU_OK;
 }

@@ -153,14 +153,20 @@ class ContinuousBatchSchedulerTest {
     void cancellationAndDeadlinesFreeTheirKvMemory() throws Exception {
         try (Engine engine = Engine.open(options().build())) {
             CompletableFuture<GenerationResult> longOne = engine.submit(
-                    GenerationRequest.builder("long").image(wide).question("Describe.").maxNewTokens(4000).build());
-            waitFor(() -> engine.stats().running() == 1);
+                    GenerationRequest.builder("long").image(wide).question("Describe.").maxNewTokens(4000)
+                            .ignoreStopTokens(true).build());
+            waitFor(() -> engine.stats().running() == 1 && engine.stats().decodeTokens() >= 50);
             assertTrue(engine.stats().kvBytesReserved() > 0);
             longOne.cancel(true);
             waitFor(() -> engine.stats().kvBytesReserved() == 0 && engine.stats().running() == 0);
 
+            // a deadline of a tenth of the time 4000 tokens take at the speed just seen (which
+            // includes the JIT's first steps): it passes mid-generation however fast this machine is
+            EngineStats seen = engine.stats();
+            long budgetMillis = Math.max(50, 4000L * seen.decodeNanos() / seen.decodeTokens() / 10 / 1_000_000);
             CompletableFuture<GenerationResult> late = engine.submit(GenerationRequest.builder("late").image(wide)
-                    .question("Describe.").maxNewTokens(4000).deadline(Instant.now().plus(Duration.ofMillis(800))).build());
+                    .question("Describe.").maxNewTokens(4000).ignoreStopTokens(true)
+                    .deadline(Instant.now().plus(Duration.ofMillis(budgetMillis))).build());
             EngineException timeout = assertInstanceOf(EngineException.class, failure(late));
             assertEquals(FailureReason.MODEL_TIMEOUT, timeout.reason());
             waitFor(() -> engine.stats().kvBytesReserved() == 0);
