@@ -109,22 +109,38 @@ final class VisionEmbedding {
      */
     NDArray forward(NDArray pixels) {
         long tiles = pixels.getShape().get(0);
-        pixels = precision.round(pixels);
+        // each intermediate is closed once the next one is made (views keep what they need), so a
+        // request holds about two of them at a time instead of all ten
+        NDArray rounded = precision.round(pixels);
         NDArray patches; // [T, G, G, C]
         if (patchProduct != null) {
             // each patch's 3·P·P pixels in the conv weight's (channel, row, column) order
-            NDArray flat = pixels.reshape(tiles, 3, grid, patchSize, grid, patchSize).transpose(0, 2, 4, 1, 3, 5)
+            NDArray flat = rounded.reshape(tiles, 3, grid, patchSize, grid, patchSize).transpose(0, 2, 4, 1, 3, 5)
                     .reshape(tiles * grid * grid, 3L * patchSize * patchSize);
             patches = patchProduct.apply(flat).reshape(tiles, grid, grid, channels);
+            flat.close();
         } else {
-            patches = Conv2d.conv2d(pixels, patchWeight, patchBias, new Shape(patchSize, patchSize), new Shape(0, 0),
+            patches = Conv2d.conv2d(rounded, patchWeight, patchBias, new Shape(patchSize, patchSize), new Shape(0, 0),
                     new Shape(1, 1), 1).singletonOrThrow().transpose(0, 2, 3, 1);
         }
-        NDArray grid2d = patches.add(positions);
-        NDArray shuffled = PixelShuffle.apply(grid2d, scale, shuffle); // [T, tokens, C·s²]
-        NDArray x = shuffled.reshape(tiles * tokensPerTile(), (long) channels * scale * scale);
-        x = LayerNorm.layerNorm(x, new Shape(x.getShape().get(1)), lnWeight, lnBias, 1e-5f).singletonOrThrow();
-        x = Activation.gelu(fc1.apply(x));
-        return Precision.widen(fc2.apply(x));
+        if (rounded != pixels) {
+            rounded.close();
+        }
+        NDArray x = replace(patches, patches.add(positions));
+        x = replace(x, PixelShuffle.apply(x, scale, shuffle)); // [T, tokens, C·s²]
+        x = replace(x, x.reshape(tiles * tokensPerTile(), (long) channels * scale * scale));
+        x = replace(x, LayerNorm.layerNorm(x, new Shape(x.getShape().get(1)), lnWeight, lnBias, 1e-5f).singletonOrThrow());
+        x = replace(x, fc1.apply(x));
+        x = replace(x, Activation.gelu(x));
+        x = replace(x, fc2.apply(x));
+        return replace(x, Precision.widen(x));
+    }
+
+    /** {@code next}, after closing {@code done} (unless it is the same array). */
+    private static NDArray replace(NDArray done, NDArray next) {
+        if (next != done) {
+            done.close();
+        }
+        return next;
     }
 }
