@@ -139,24 +139,36 @@ static inline __attribute__((always_inline)) void tile(const gemm_t *g, int64_t 
             }
         }
     }
-    float sums[TILE_ROWS][TILE_BLOCKS * 16];
-    for (int u = 0; u < U; u++) {
-        for (int v = 0; v < R; v++) {
-            _mm512_storeu_ps(&sums[v][u * 16], gated ? swiglu16(acc[u][v], acc[u][R + v], f32) : acc[u][v]);
+    // the epilogue in vectors (bias, gate, BF16 rounding), then each token's R outputs stored
+    // one by one: the outputs of a row of Y lie across the accumulators of a tile
+    union {
+        float f[TILE_ROWS][TILE_BLOCKS * 16];
+        uint16_t h[TILE_ROWS][TILE_BLOCKS * 16];
+    } out;
+    for (int v = 0; v < R; v++) {
+        const __m512 bias = g->bias ? _mm512_set1_ps(load_elem(g->bias, n0 + v, f32 ? MS_F32 : MS_BF16))
+                                    : _mm512_setzero_ps();
+        for (int u = 0; u < U; u++) {
+            __m512 sum = gated ? swiglu16(acc[u][v], acc[u][R + v], f32) : acc[u][v];
+            if (g->bias) {
+                sum = _mm512_add_ps(sum, bias);
+            }
+            if (f32) {
+                _mm512_storeu_ps(&out.f[v][u * 16], sum);
+            } else {
+                // round16 rounds as f32_to_bf16 does; the upper halves are the BF16 bits
+                _mm256_storeu_si256((__m256i *) &out.h[v][u * 16],
+                                    _mm512_cvtepi32_epi16(_mm512_srli_epi32(_mm512_castps_si512(round16(sum)), 16)));
+            }
         }
-    }
-    float bias[TILE_ROWS] = {0};
-    for (int v = 0; g->bias && v < R; v++) {
-        bias[v] = load_elem(g->bias, n0 + v, f32 ? MS_F32 : MS_BF16);
     }
     for (int i = 0; i < U * 16 && b0 * 16 + i < g->m; i++) {
         const int64_t at = (b0 * 16 + i) * g->n + n0;
         for (int v = 0; v < R; v++) {
-            const float sum = g->bias ? sums[v][i] + bias[v] : sums[v][i];
             if (f32) {
-                ((float *) g->y)[at + v] = sum;
+                ((float *) g->y)[at + v] = out.f[v][i];
             } else {
-                ((uint16_t *) g->y)[at + v] = f32_to_bf16(sum);
+                ((uint16_t *) g->y)[at + v] = out.h[v][i];
             }
         }
     }
