@@ -4,12 +4,12 @@
 
 #include <stdint.h>
 
-// from this many rows of x on, products take gemm where the CPU has what it needs (gemm_takes)
+// from this many rows of x on, products take gemm where the CPU has what it needs (takes_gemm, linear.c)
 #define GEMM_MIN_ROWS 17
 
 /**
  * y[m,n] = x[m,k]·w[n,k]ᵀ (+ bias[n] when bias is not NULL, before the one rounding), or
- * silu(x·wᵀ) ⊙ (x·w3ᵀ) when w3 is not NULL, all of dtype, on a CPU that gemm_takes (the caller
+ * silu(x·wᵀ) ⊙ (x·w3ᵀ) when w3 is not NULL, all of dtype, on a CPU that takes_gemm accepts (the caller
  * checks). MS_CPU_EUNSUPPORTED for BF16 with an odd k or w3 with a bias, MS_CPU_ENOMEM when the
  * packed copy of x cannot be allocated; nothing is written then.
  */

@@ -1,4 +1,4 @@
-// C ABI of libmonostream_cpu.so, the CPU kernels of decode and of BF16 prefill, bound from Java by
+// C ABI of libmonostream_cpu.so, the CPU kernels of decode and prefill, bound from Java by
 // io.monostream.torch.CpuKernels. Bump the version on any change of a signature or meaning.
 //
 // Every array is row-major and contiguous, of element type `dtype` (MS_F32 or MS_BF16); sums

@@ -16,8 +16,9 @@ import java.util.function.Predicate;
  * A linear layer {@code y = x·Wᵀ (+ b)} of the model on DJL arrays, accumulating in fp32 (BF16 and
  * F32 alike). Either the weight is prepacked once for oneDNN ({@link PackedLinear}), or it stays a
  * plain array: then inputs go through {@link CpuKernels} when it takes them (a few rows without a
- * bias, streaming the weight at close to the read bandwidth; or, in BF16 on AVX512-BF16 CPUs, any
- * number of rows, with or without a bias), and the rest through DJL's linear.
+ * bias, streaming the weight at close to the read bandwidth; or any number of rows, with or
+ * without a bias, where {@link CpuKernels#takesManyRows} the weight), and the rest through DJL's
+ * linear.
  * The weights are owned by the model's manager and freed with it.
  */
 final class Projection {
@@ -26,7 +27,7 @@ final class Projection {
     private final Tensor weightTensor;   // the plain weight's storage as a tensor, for the kernel; null when prepacked
     private final NDArray bias;          // plain path only
     private final Tensor biasTensor;     // the bias as a tensor, for the kernel; null without one
-    private final CpuKernels kernel; // null: no decode kernel for this layer
+    private final CpuKernels kernel; // null: not on the CPU, or the library is missing
     private final long out;
     private final long in;
 

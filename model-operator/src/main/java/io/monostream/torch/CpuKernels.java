@@ -18,7 +18,7 @@ import java.nio.file.StandardCopyOption;
 import java.util.Optional;
 
 /**
- * The CPU kernels of decode and of BF16 prefill ({@code libmonostream_cpu.so}, sources and C ABI in
+ * The CPU kernels of decode and prefill ({@code libmonostream_cpu.so}, sources and C ABI in
  * {@code model-operator/src/main/c/monostream_cpu.h}) bound with Java's FFM API:
  * <ul>
  *   <li>{@link #linear}: {@code y = x·Wᵀ} for a few rows of {@code x}, the plain row-major weight
@@ -64,8 +64,8 @@ public final class CpuKernels {
     /**
      * The most rows of {@code x} that {@link #linear} streams the weight for (reading it once, at
      * or beyond libtorch's speed on plain weights), and the most sequences of a decode step. More
-     * rows are compute-bound: {@link #linear} takes them only in BF16 on AVX512-BF16 CPUs
-     * ({@link #handlesLinear}), and libtorch otherwise.
+     * rows are compute-bound: {@link #linear} takes them through its blocked product where
+     * {@link #takesManyRows}, and libtorch otherwise.
      */
     public static final int MAX_ROWS = 16;
 
