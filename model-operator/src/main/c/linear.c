@@ -26,7 +26,7 @@
 #define ROW_BLOCK 16 // threads share the rows in blocks of this many
 #define PREFETCH 4096 // bytes of W ahead (two 1024-wide BF16 rows) that the AVX-512 loop asks for
 #define PREFETCH_MIN_ROWS 4 // ... from this many rows of X on
-#define X_IN_L1 (24 << 10) // bytes of X rows that stay in L1 beside the W stream
+#define X_IN_L1 (24 << 10) // bytes of X rows that stay in L1 beside the W stream (portable loop)
 
 typedef struct {
     int dtype;
@@ -63,50 +63,6 @@ static inline __attribute__((always_inline)) void emit(const job_t *j, int64_t n
         store_elem(j->y, (mb + g) * j->n + n, j->w3 ? swiglu(a[g], b[g], j->dtype) : a[g], j->dtype);
     }
 }
-
-/**
- * The portable loop's walk over W rows n0 .. n1-1. X rows that overflow L1 beside the W stream
- * (many rows, long rows) are read from L2 once per W row: then W rows go two at a time, X rows in
- * groups of 4 through PAIR_DOTS (filling o0[4], o1[4] for W rows n, n + 1 from X rows mb..mb+3),
- * which halves that (BF16 w2 at 8 rows: a quarter faster). Otherwise, and for what is left, one
- * W row at a time, X rows in groups of 4, 2, 1 through ROW (n, mb, G). A gated product never
- * pairs: its W1 and W3 rows already share their pass over X.
- */
-#define WALK_ROWS(j, n0, n1, elem_bytes, PAIR_DOTS, ROW)                                                  \
-    do {                                                                                                  \
-        const int pairs = !(j)->w3 && (j)->m >= 4 && (j)->m * (j)->k * (elem_bytes) > X_IN_L1;           \
-        int64_t n = (n0);                                                                                 \
-        for (; pairs && n + 1 < (n1); n += 2) {                                                           \
-            int64_t mb = 0;                                                                               \
-            for (; (j)->m - mb >= 4; mb += 4) {                                                           \
-                float o0[4], o1[4], none[4] = {0};                                                        \
-                PAIR_DOTS;                                                                                \
-                emit((j), n, mb, 4, o0, none);                                                            \
-                emit((j), n + 1, mb, 4, o1, none);                                                        \
-            }                                                                                             \
-            for (; mb < (j)->m; mb++) {                                                                   \
-                for (int64_t pair_n = n; pair_n < n + 2; pair_n++) {                                      \
-                    const int G = 1;                                                                      \
-                    { const int64_t n = pair_n; ROW; }                                                    \
-                }                                                                                         \
-            }                                                                                             \
-        }                                                                                                 \
-        for (; n < (n1); n++) {                                                                           \
-            int64_t mb = 0;                                                                               \
-            for (; (j)->m - mb >= 4; mb += 4) {                                                           \
-                const int G = 4;                                                                          \
-                ROW;                                                                                      \
-            }                                                                                             \
-            for (; (j)->m - mb >= 2; mb += 2) {                                                           \
-                const int G = 2;                                                                          \
-                ROW;                                                                                      \
-            }                                                                                             \
-            if (mb < (j)->m) {                                                                            \
-                const int G = 1;                                                                          \
-                ROW;                                                                                      \
-            }                                                                                             \
-        }                                                                                                 \
-    } while (0)
 
 // ------------------------------------------------------------------ portable loop
 
@@ -191,10 +147,42 @@ static inline __attribute__((always_inline)) void row_portable(const job_t *j, i
     emit(j, n, mb, G, a, b);
 }
 
+/**
+ * W rows n0 .. n1-1 against every X row. X rows that overflow L1 beside the W stream (many rows,
+ * long rows) are read from L2 once per W row: then W rows go two at a time, X rows in groups of 4,
+ * which halves that (BF16 w2 at 8 rows: a quarter faster). Otherwise, and for what is left, one W
+ * row at a time, X rows in groups of 4, 2, 1. A gated product never pairs: its W1 and W3 rows
+ * already share their pass over X.
+ */
 static inline __attribute__((always_inline)) void rows_portable_of(const job_t *j, int64_t n0, int64_t n1,
                                                                    const int bf16) {
-    WALK_ROWS(j, n0, n1, bf16 ? 2 : 4, dots_portable(j, j->w, n, j->w, n + 1, mb, 4, 1, bf16, o0, o1),
-              row_portable(j, n, mb, G, bf16));
+    const int pairs = !j->w3 && j->m >= 4 && j->m * j->k * (bf16 ? 2 : 4) > X_IN_L1;
+    int64_t n = n0;
+    for (; pairs && n + 1 < n1; n += 2) {
+        int64_t mb = 0;
+        for (; j->m - mb >= 4; mb += 4) {
+            float o0[4], o1[4], none[4] = {0};
+            dots_portable(j, j->w, n, j->w, n + 1, mb, 4, 1, bf16, o0, o1);
+            emit(j, n, mb, 4, o0, none);
+            emit(j, n + 1, mb, 4, o1, none);
+        }
+        for (; mb < j->m; mb++) {
+            row_portable(j, n, mb, 1, bf16);
+            row_portable(j, n + 1, mb, 1, bf16);
+        }
+    }
+    for (; n < n1; n++) {
+        int64_t mb = 0;
+        for (; j->m - mb >= 4; mb += 4) {
+            row_portable(j, n, mb, 4, bf16);
+        }
+        for (; j->m - mb >= 2; mb += 2) {
+            row_portable(j, n, mb, 2, bf16);
+        }
+        if (mb < j->m) {
+            row_portable(j, n, mb, 1, bf16);
+        }
+    }
 }
 
 __attribute__((target_clones("avx512f", "avx2", "default")))

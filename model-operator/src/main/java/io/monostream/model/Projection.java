@@ -77,14 +77,8 @@ final class Projection {
 
     /** @param x [..., in] in the weight's dtype; @return [..., out] in x's manager */
     NDArray apply(NDArray x) {
-        if (kernel != null && bias == null
-                && (x.getShape().size() / in <= CpuKernels.MAX_ROWS || kernel.takesManyRows(weightTensor))) {
-            NDArray y = onRows(x, xt -> kernel.handlesLinear(xt, weightTensor), xt -> kernel.linear(xt, weightTensor));
-            if (y != null) {
-                return y;
-            }
-        }
-        if (kernel != null && bias != null && kernel.takesManyRows(weightTensor)) {
+        if (kernel != null && ((bias == null && x.getShape().size() / in <= CpuKernels.MAX_ROWS)
+                || kernel.takesManyRows(weightTensor))) {
             NDArray y = onRows(x, xt -> kernel.handlesLinear(xt, weightTensor, biasTensor),
                     xt -> kernel.linear(xt, weightTensor, biasTensor));
             if (y != null) {

@@ -64,7 +64,8 @@ final class VisionEmbedding {
         if (kernel == null) {
             return null;
         }
-        try (Tensor flat = Aten.wrap(weight.reshape(weight.getShape().get(0), -1)); Tensor b = Aten.wrap(bias)) {
+        try (NDArray view = weight.reshape(weight.getShape().get(0), -1); Tensor flat = Aten.wrap(view);
+             Tensor b = Aten.wrap(bias)) {
             return kernel.takesManyRows(flat) ? Projection.of(flat, b, false, owner) : null;
         }
     }

@@ -270,23 +270,28 @@ public final class CpuKernels {
     }
 
     /**
-     * Whether {@link #linear(Tensor, Tensor, Tensor)} takes these operands: {@code weight} [N, K]
-     * that {@link #takesManyRows}, {@code x} [M, K] with any M ≥ 1, {@code bias} [N], all of one
-     * dtype, contiguous, on the CPU.
+     * Whether {@link #linear(Tensor, Tensor, Tensor)} takes these operands: without a bias (null)
+     * as {@link #handlesLinear(Tensor, Tensor)}; with one, {@code bias} [N] of the weight's dtype,
+     * contiguous, on the CPU, and a weight that {@link #takesManyRows} (any M ≥ 1).
      */
     public boolean handlesLinear(Tensor x, Tensor weight, Tensor bias) {
-        long[] xs = x.shape();
+        if (bias == null) {
+            return handlesLinear(x, weight);
+        }
         long[] ws = weight.shape();
-        return takesManyRows(weight) && xs.length == 2 && xs[1] == ws[1] && xs[0] >= 1
-                && java.util.Arrays.equals(bias.shape(), new long[] {ws[0]}) && sameKind(weight, x)
-                && sameKind(weight, bias);
+        return takesManyRows(weight) && handlesLinear(x, weight)
+                && java.util.Arrays.equals(bias.shape(), new long[] {ws[0]}) && sameKind(weight, bias);
     }
 
     /**
-     * {@code x·weightᵀ + bias} [M, N] rounded once, as libtorch's linear rounds it; see
+     * {@code x·weightᵀ + bias} [M, N] rounded once, as libtorch's linear rounds it, or
+     * {@link #linear(Tensor, Tensor)} when {@code bias} is null; see
      * {@link #handlesLinear(Tensor, Tensor, Tensor)}.
      */
     public Tensor linear(Tensor x, Tensor weight, Tensor bias) {
+        if (bias == null) {
+            return linear(x, weight);
+        }
         if (!handlesLinear(x, weight, bias)) {
             throw new IllegalArgumentException("the CPU linear kernel does not take x " + x + " with weight " + weight
                     + " and bias " + bias);

@@ -183,6 +183,8 @@ class CpuKernelsTest {
     /** Prefill's many rows (the blocked product of gemm.c), both dtypes: every tail of tokens and weight rows. */
     @Test
     void manyRowsMatchTheExactProduct() {
+        assumeTrue(kernel.takesManyRows(DType.BF16) || kernel.takesManyRows(DType.F32),
+                "many rows need AVX-512; this CPU runs " + kernel.isa());
         int[][] weights = {{1, 2}, {7, 64}, {13, 1000}, {100, 1024}};
         long seed = 500;
         for (DType dtype : new DType[] {DType.BF16, DType.F32}) {
@@ -206,6 +208,8 @@ class CpuKernelsTest {
     /** A bias is added to each row's sums before the one (BF16) rounding, for any number of rows. */
     @Test
     void productWithABiasMatchesTheExactSum() {
+        assumeTrue(kernel.takesManyRows(DType.BF16) || kernel.takesManyRows(DType.F32),
+                "many rows need AVX-512; this CPU runs " + kernel.isa());
         long seed = 700;
         for (DType dtype : new DType[] {DType.BF16, DType.F32}) {
             if (!kernel.takesManyRows(dtype)) {
@@ -235,6 +239,8 @@ class CpuKernelsTest {
      */
     @Test
     void manyRowsDoNotDependOnTheOtherRowsOrTheThreads() {
+        assumeTrue(kernel.takesManyRows(DType.BF16) || kernel.takesManyRows(DType.F32),
+                "many rows need AVX-512; this CPU runs " + kernel.isa());
         for (DType dtype : new DType[] {DType.BF16, DType.F32}) {
             if (!kernel.takesManyRows(dtype)) {
                 continue;
