@@ -1,26 +1,33 @@
 // Causal attention of one new token against its sequence's KV cache (spec §6), for decode: rotary
 // embedding of the token's query and key heads, the key and value written into the cache, then
 // per query head softmax(q·Kᵀ/√d)·V over every cached position. One call replaces the dozen
-// libtorch ops (splits, rotary, cache writes, SDPA, merges) that cost more than the math here.
+// libtorch ops (splits, rotary, cache writes, SDPA, merges) that cost more than the math here,
+// and a decode step hands it the new tokens of all its sequences at once, so the threads share
+// every (sequence, head) pair of the step in one wake-up.
+//
+// On AVX-512 CPUs each head takes three vector passes: the scores q·K (one fp32 vector of 16 head
+// dimensions per sum, reduced once per key), their exponentials against the maximum, and the
+// probability-weighted sum of the values. Elsewhere a portable loop makes one pass with a running
+// maximum. Either way a head's result depends only on its own sequence, never on the batch.
 //
 // Rounding follows the model's libtorch ops: the rotary products and their sum are each rounded
 // to the precision; scores, softmax and the weighted sum of values are fp32; the output is rounded.
 #include <math.h>
+#include <stdlib.h>
 
+#include "attention.h"
+#include "cpu_features.h"
 #include "elements.h"
 #include "monostream_cpu.h"
 #include "pool.h"
-
-
+#include "vector_math.h"
 
 typedef struct {
     int dtype;
-    const void *qkv;
     int64_t kv_heads, group, d;
-    const void *cos, *sin;
-    void *k_cache, *v_cache;
-    int64_t capacity, length; // length: cached positions including the new token
-    void *out;
+    const decode_token *tokens;
+    int64_t count;
+    int64_t longest; // cached rows of the longest sequence, new token included
 } attention_job;
 
 /**
@@ -48,6 +55,23 @@ static inline __attribute__((always_inline)) void rotate(const int dtype, const 
 static inline const void *at(const void *base, int64_t i, int dtype) {
     return (const char *) base + i * (dtype == MS_BF16 ? 2 : 4);
 }
+
+/** The rotated query of head h of the token, fp32 (values of dtype). */
+static inline __attribute__((always_inline)) void query(const attention_job *j, const decode_token *tk, int64_t h,
+                                                        float *q, const int dtype) {
+    const int64_t g = h / j->group, s = h % j->group;
+    rotate(dtype, at(tk->qkv, (g * (j->group + 2) + s) * j->d, dtype), tk->cos, tk->sin, j->d, q);
+}
+
+/** Writes head h's output acc / total, rounded to dtype. */
+static inline __attribute__((always_inline)) void emit(const attention_job *j, const decode_token *tk, int64_t h,
+                                                       const float *acc, float total, const int dtype) {
+    for (int64_t i = 0; i < j->d; i++) {
+        store_elem(tk->out, h * j->d + i, acc[i] / total, dtype);
+    }
+}
+
+// ------------------------------------------------------------------ portable loop
 
 /** q·K row t of KV head base, fp32; split out so the compiler vectorises it per dtype. */
 static inline __attribute__((always_inline)) float dot_row(const float *q, const void *cache, int64_t at, int64_t d,
@@ -83,41 +107,148 @@ static inline __attribute__((always_inline)) void add_row(float *acc, float resc
     }
 }
 
-/** The query heads of one share; softmax in one pass (running maximum, sums rescaled when it grows). */
-__attribute__((target_clones("avx512f", "avx2", "default")))
-static void heads_share(const void *ctx, int part, int parts) {
-    const attention_job *j = ctx;
-    const int64_t heads = j->kv_heads * j->group, d = j->d, slots = j->group + 2;
-    const int64_t h0 = heads * part / parts, h1 = heads * (part + 1) / parts;
+/** One head in one pass: softmax with a running maximum, the sums rescaled when it grows. */
+static inline __attribute__((always_inline)) void head_portable(const attention_job *j, const decode_token *tk,
+                                                                int64_t h, const int dtype) {
+    const int64_t d = j->d, base = h / j->group * tk->capacity * d, length = tk->past + 1;
     const float scale = 1.0f / sqrtf((float) d);
     float q[MS_CPU_MAX_HEAD_DIM], acc[MS_CPU_MAX_HEAD_DIM];
-    for (int64_t h = h0; h < h1; h++) {
-        const int64_t g = h / j->group, s = h % j->group;
+    query(j, tk, h, q, dtype);
+    float max = -INFINITY, total = 0;
+    for (int64_t i = 0; i < d; i++) {
+        acc[i] = 0;
+    }
+    for (int64_t t = 0; t < length; t++) {
+        const float score = dot_row(q, tk->k_cache, base + t * d, d, dtype) * scale;
+        float rescale = 1;
+        if (score > max) {
+            rescale = expf(max - score); // 0 on the first row
+            total *= rescale;
+            max = score;
+        }
+        const float p = expf(score - max);
+        total += p;
+        add_row(acc, rescale, p, tk->v_cache, base + t * d, d, dtype);
+    }
+    emit(j, tk, h, acc, total, dtype);
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default")))
+static void heads_portable(const attention_job *j, int64_t u0, int64_t u1) {
+    const int64_t heads = j->kv_heads * j->group;
+    for (int64_t u = u0; u < u1; u++) {
         if (j->dtype == MS_BF16) {
-            rotate(MS_BF16, at(j->qkv, (g * slots + s) * d, MS_BF16), j->cos, j->sin, d, q);
+            head_portable(j, &j->tokens[u / heads], u % heads, MS_BF16);
         } else {
-            rotate(MS_F32, at(j->qkv, (g * slots + s) * d, MS_F32), j->cos, j->sin, d, q);
+            head_portable(j, &j->tokens[u / heads], u % heads, MS_F32);
         }
-        const int64_t base = g * j->capacity * d;
-        float max = -INFINITY, total = 0;
-        for (int64_t i = 0; i < d; i++) {
-            acc[i] = 0;
+    }
+}
+
+// ------------------------------------------------------------------ AVX-512
+
+#define VECTOR_TARGET __attribute__((target("avx512f,avx512bw,avx512vl")))
+
+/** Elements i .. i + 15 of an array of dtype (lanes outside `lanes` read nothing and are 0), as fp32. */
+VECTOR_TARGET static inline __attribute__((always_inline)) __m512 load16(const void *base, int64_t i, __mmask16 lanes,
+                                                                         const int dtype) {
+    if (dtype == MS_BF16) {
+        const __m256i h = _mm256_maskz_loadu_epi16(lanes, (const uint16_t *) base + i);
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    }
+    return _mm512_maskz_loadu_ps(lanes, (const float *) base + i);
+}
+
+/**
+ * One head in three passes over its cached rows: s[t] = q·K[t]/√d, then p[t] = e^(s[t] - max)
+ * with their total, then Σ p[t]·V[t] / total. Head dimensions go 16 to a vector, the last vector
+ * masked when d is not a multiple of 16.
+ */
+VECTOR_TARGET static inline __attribute__((always_inline)) void head_vector(const attention_job *j,
+                                                                            const decode_token *tk, int64_t h,
+                                                                            float *restrict s, const int dtype) {
+    const int64_t d = j->d, base = h / j->group * tk->capacity * d, length = tk->past + 1;
+    const int64_t chunks = (d + 15) / 16;
+    const __mmask16 last = d % 16 ? (__mmask16) ((1u << (d % 16)) - 1) : (__mmask16) 0xffff;
+    const float scale = 1.0f / sqrtf((float) d);
+    float q[MS_CPU_MAX_HEAD_DIM + 16] __attribute__((aligned(64)));
+    float acc[MS_CPU_MAX_HEAD_DIM + 16] __attribute__((aligned(64)));
+    query(j, tk, h, q, dtype);
+    const void *keys = at(tk->k_cache, base, dtype), *values = at(tk->v_cache, base, dtype);
+
+    float max = -INFINITY;
+    for (int64_t t = 0; t < length; t++) {
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+        int64_t c = 0;
+        for (; c + 2 < chunks; c += 2) {
+            a0 = _mm512_fmadd_ps(_mm512_load_ps(q + c * 16), load16(keys, t * d + c * 16, 0xffff, dtype), a0);
+            a1 = _mm512_fmadd_ps(_mm512_load_ps(q + c * 16 + 16), load16(keys, t * d + c * 16 + 16, 0xffff, dtype), a1);
         }
-        for (int64_t t = 0; t < j->length; t++) {
-            const float score = dot_row(q, j->k_cache, base + t * d, d, j->dtype) * scale;
-            float rescale = 1;
-            if (score > max) {
-                rescale = expf(max - score); // 0 on the first row
-                total *= rescale;
-                max = score;
-            }
-            const float p = expf(score - max);
-            total += p;
-            add_row(acc, rescale, p, j->v_cache, base + t * d, d, j->dtype);
+        if (c + 1 < chunks) {
+            a0 = _mm512_fmadd_ps(_mm512_load_ps(q + c * 16), load16(keys, t * d + c * 16, 0xffff, dtype), a0);
+            c++;
         }
-        for (int64_t i = 0; i < d; i++) {
-            store_elem(j->out, h * d + i, acc[i] / total, j->dtype);
+        a1 = _mm512_fmadd_ps(_mm512_maskz_load_ps(last, q + c * 16), load16(keys, t * d + c * 16, last, dtype), a1);
+        const float score = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) * scale;
+        s[t] = score;
+        max = score > max ? score : max;
+    }
+
+    __m512 sum = _mm512_setzero_ps();
+    const __m512 top = _mm512_set1_ps(max);
+    for (int64_t t = 0; t < length; t += 16) {
+        const __mmask16 lanes = length - t >= 16 ? (__mmask16) 0xffff : (__mmask16) ((1u << (length - t)) - 1);
+        const __m512 p = _mm512_maskz_mov_ps(lanes, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(lanes, s + t), top)));
+        _mm512_mask_storeu_ps(s + t, lanes, p);
+        sum = _mm512_add_ps(sum, p);
+    }
+    const float total = _mm512_reduce_add_ps(sum);
+
+    for (int64_t c = 0; c < chunks; c++) {
+        const __mmask16 lanes = c + 1 < chunks ? (__mmask16) 0xffff : last;
+        __m512 v0 = _mm512_setzero_ps(), v1 = _mm512_setzero_ps(), v2 = _mm512_setzero_ps(), v3 = _mm512_setzero_ps();
+        int64_t t = 0;
+        for (; t + 4 <= length; t += 4) {
+            v0 = _mm512_fmadd_ps(_mm512_set1_ps(s[t]), load16(values, t * d + c * 16, lanes, dtype), v0);
+            v1 = _mm512_fmadd_ps(_mm512_set1_ps(s[t + 1]), load16(values, (t + 1) * d + c * 16, lanes, dtype), v1);
+            v2 = _mm512_fmadd_ps(_mm512_set1_ps(s[t + 2]), load16(values, (t + 2) * d + c * 16, lanes, dtype), v2);
+            v3 = _mm512_fmadd_ps(_mm512_set1_ps(s[t + 3]), load16(values, (t + 3) * d + c * 16, lanes, dtype), v3);
         }
+        for (; t < length; t++) {
+            v0 = _mm512_fmadd_ps(_mm512_set1_ps(s[t]), load16(values, t * d + c * 16, lanes, dtype), v0);
+        }
+        _mm512_store_ps(acc + c * 16, _mm512_add_ps(_mm512_add_ps(v0, v1), _mm512_add_ps(v2, v3)));
+    }
+    emit(j, tk, h, acc, total, dtype);
+}
+
+VECTOR_TARGET static void heads_vector(const attention_job *j, int64_t u0, int64_t u1, float *s) {
+    const int64_t heads = j->kv_heads * j->group;
+    for (int64_t u = u0; u < u1; u++) {
+        if (j->dtype == MS_BF16) {
+            head_vector(j, &j->tokens[u / heads], u % heads, s, MS_BF16);
+        } else {
+            head_vector(j, &j->tokens[u / heads], u % heads, s, MS_F32);
+        }
+    }
+}
+
+static int use_vectors = -1; // the AVX-512 heads; set on first use
+
+/** The (token, head) pairs of one share. */
+static void heads_share(const void *ctx, int part, int parts) {
+    const attention_job *j = ctx;
+    const int64_t units = j->count * j->kv_heads * j->group;
+    const int64_t u0 = units * part / parts, u1 = units * (part + 1) / parts;
+    float *scores = NULL;
+    if (use_vectors && !cpu_prefer_portable()) {
+        scores = aligned_alloc(64, (size_t) (j->longest + 15) / 16 * 16 * sizeof(float));
+    }
+    if (scores) {
+        heads_vector(j, u0, u1, scores);
+        free(scores);
+    } else {
+        heads_portable(j, u0, u1); // also when the scores' memory could not be had
     }
 }
 
@@ -139,21 +270,38 @@ static inline __attribute__((always_inline)) void write_kv(const int dtype, cons
     }
 }
 
+int attention_decode_tokens(int dtype, int64_t kv_heads, int64_t group, int64_t d, const decode_token *tokens,
+                            int64_t count) {
+    attention_job job = {dtype, kv_heads, group, d, tokens, count, 0};
+    int64_t work = 0;
+    for (int64_t i = 0; i < count; i++) {
+        const decode_token *tk = &tokens[i];
+        // the new key and value go into the cache first: every query head of a group reads them
+        if (dtype == MS_BF16) {
+            write_kv(MS_BF16, tk->qkv, 0, kv_heads, group, d, tk->cos, tk->sin, tk->k_cache, tk->v_cache,
+                     tk->capacity, tk->past);
+        } else {
+            write_kv(MS_F32, tk->qkv, 0, kv_heads, group, d, tk->cos, tk->sin, tk->k_cache, tk->v_cache,
+                     tk->capacity, tk->past);
+        }
+        job.longest = tk->past + 1 > job.longest ? tk->past + 1 : job.longest;
+        work += (tk->past + 1) * kv_heads * group * d;
+    }
+    if (use_vectors < 0) {
+        use_vectors = cpu_has_avx512f();
+    }
+    pool_run(heads_share, &job, work >= (1 << 15));
+    return MS_CPU_OK;
+}
+
 int ms_cpu_attention_decode(int dtype, const void *qkv, int64_t kv_heads, int64_t group, int64_t d, const void *cos,
                             const void *sin, void *k_cache, void *v_cache, int64_t capacity, int64_t past, void *out) {
     if (!valid_dtype(dtype) || !qkv || !cos || !sin || !k_cache || !v_cache || !out || kv_heads < 1 || group < 1
             || d < 2 || d % 2 != 0 || d > MS_CPU_MAX_HEAD_DIM || past < 0 || past >= capacity) {
         return MS_CPU_EINVAL;
     }
-    attention_job job = {dtype, qkv, kv_heads, group, d, cos, sin, k_cache, v_cache, capacity, past + 1, out};
-    // the new key and value go into the cache first: every query head of a group reads them
-    if (dtype == MS_BF16) {
-        write_kv(MS_BF16, qkv, 0, kv_heads, group, d, cos, sin, k_cache, v_cache, capacity, past);
-    } else {
-        write_kv(MS_F32, qkv, 0, kv_heads, group, d, cos, sin, k_cache, v_cache, capacity, past);
-    }
-    pool_run(heads_share, &job, (past + 1) * kv_heads * group * d >= (1 << 15));
-    return MS_CPU_OK;
+    const decode_token token = {qkv, cos, sin, k_cache, v_cache, capacity, past, out};
+    return attention_decode_tokens(dtype, kv_heads, group, d, &token, 1);
 }
 
 typedef struct {

@@ -8,10 +8,14 @@ static inline int cpu_has_avx512bf16(void) {
     return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw");
 }
 
-/** AVX-512 Foundation with AVX512BW, what the F32 products of gemm.c need. */
+/** AVX-512 Foundation with AVX512BW and VL, what the F32 products of gemm.c and decode attention need. */
 static inline int cpu_has_avx512f(void) {
     __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw");
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+            && __builtin_cpu_supports("avx512vl");
 }
+
+/** Whether ms_cpu_prefer_portable asked for the portable loops (tests); kept in linear.c. */
+int cpu_prefer_portable(void);
 
 #endif

@@ -3,6 +3,7 @@
 // fifth of the step; here the kernels run back to back on scratch memory of this call.
 #include <stdlib.h>
 
+#include "attention.h"
 #include "elements.h"
 #include "monostream_cpu.h"
 
@@ -63,16 +64,23 @@ int ms_cpu_decode_step(const ms_cpu_model *md, const ms_cpu_sequence *seq, int64
         memcpy((char *) h + r * hidden * size, (const char *) md->embeddings + seq[r].token * hidden * size,
                (size_t) (hidden * size));
     }
+    decode_token *tokens = malloc((size_t) m * sizeof *tokens);
+    if (!tokens) {
+        free(scratch);
+        return MS_CPU_ENOMEM;
+    }
     int rc = MS_CPU_OK;
     for (int64_t l = 0; l < md->layers && rc == MS_CPU_OK; l++) {
         const ms_cpu_layer *w = &md->layer[l];
         rc |= ms_cpu_rms_norm(dtype, h, m, hidden, w->attention_norm, eps, x);
         rc |= ms_cpu_linear(dtype, x, m, hidden, w->wqkv, qkv_rows, wide);
-        for (int64_t r = 0; r < m && rc == MS_CPU_OK; r++) {
+        for (int64_t r = 0; r < m; r++) {
             const ms_cpu_sequence *s = &seq[r];
-            rc |= ms_cpu_attention_decode(dtype, (char *) wide + r * qkv_rows * size, md->kv_heads, group, d, s->cos,
-                                          s->sin, s->k_cache[l], s->v_cache[l], s->capacity, s->past,
-                                          (char *) a + r * attended * size);
+            tokens[r] = (decode_token) {(char *) wide + r * qkv_rows * size, s->cos, s->sin, s->k_cache[l],
+                                        s->v_cache[l], s->capacity, s->past, (char *) a + r * attended * size};
+        }
+        if (rc == MS_CPU_OK) {
+            rc |= attention_decode_tokens(dtype, md->kv_heads, group, d, tokens, m);
         }
         rc |= ms_cpu_linear(dtype, a, m, attended, w->wo, hidden, t);
         add_into(dtype, h, t, m * hidden);
@@ -91,6 +99,7 @@ int ms_cpu_decode_step(const ms_cpu_model *md, const ms_cpu_sequence *seq, int64
             }
         }
     }
+    free(tokens);
     free(scratch);
     return rc == MS_CPU_OK ? MS_CPU_OK : MS_CPU_EINVAL;
 }

@@ -22,6 +22,7 @@
 #include "elements.h"
 #include "gemm.h"
 #include "pool.h"
+#include "vector_math.h"
 
 #define TILE_BLOCKS 4  // 16-token blocks per tile
 #define TILE_ROWS 6    // weight rows per tile: 6 of W, or 3 of W1 and the same 3 of W3
@@ -71,27 +72,6 @@ static inline __attribute__((always_inline)) __m512 round16(__m512 x) {
                                                   _mm512_set1_epi32(0x7f800000));
     r = _mm512_mask_or_epi32(r, nan, bits, _mm512_set1_epi32(0x400000));
     return _mm512_castsi512_ps(_mm512_and_si512(r, _mm512_set1_epi32((int) 0xffff0000u)));
-}
-
-/**
- * e^x for 16 lanes: x = n·ln2 + r with |r| ≤ ln2/2, a degree-6 polynomial for e^r (Cephes' expf
- * coefficients, within 2 ulp of the true value) scaled by 2^n; overflows to +inf, underflows to 0.
- */
-__attribute__((target("avx512f,avx512bw")))
-static inline __attribute__((always_inline)) __m512 exp16(__m512 x) {
-    x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(89.0f)), _mm512_set1_ps(-104.0f));
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-    return _mm512_scalef_ps(p, n);
 }
 
 /** swiglu (elements.h) of 16 lanes: silu(round(a)) rounded, times round(b), rounding to BF16 unless f32. */

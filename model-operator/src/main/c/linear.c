@@ -418,6 +418,10 @@ const char *ms_cpu_isa(void) {
     return __builtin_cpu_supports("avx2") ? "avx2" : "x86-64";
 }
 
+int cpu_prefer_portable(void) {
+    return portable;
+}
+
 int ms_cpu_prefer_portable(int prefer) {
     int before = portable;
     portable = prefer != 0;

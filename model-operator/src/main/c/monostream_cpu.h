@@ -31,8 +31,8 @@ MS_API int ms_cpu_abi_version(void);
 // The instruction set of the BF16 products on this CPU: "avx512bf16", "avx512f", "avx2" or "x86-64".
 MS_API const char *ms_cpu_isa(void);
 
-// Every product through the portable loop (1), or the best one for this CPU (0), for tests;
-// returns the previous setting.
+// Every product and decode attention through the portable loops (1), or the best ones for this
+// CPU (0), for tests; returns the previous setting.
 MS_API int ms_cpu_prefer_portable(int portable);
 
 // Threads (the caller included) that share one call; 1..64. One pool per process.

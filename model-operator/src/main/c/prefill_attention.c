@@ -21,6 +21,7 @@
 #include "elements.h"
 #include "monostream_cpu.h"
 #include "pool.h"
+#include "vector_math.h"
 
 #define BQ 16 // query rows per task
 #define BK 64 // keys per block of the online softmax
@@ -34,24 +35,6 @@ typedef struct {
     uint16_t *out;                     // [length, heads · d]
     float scale;
 } prefill_job;
-
-/** e^x for 16 lanes: 2^n · e^r with |r| ≤ ln2/2 and a degree-6 polynomial (about 1 ulp); e^-inf = 0. */
-TARGET static inline __m512 exp16(__m512 x) {
-    const __m512 clamped = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(clamped, _mm512_set1_ps(1.44269504f)),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693145752f), clamped);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.42860677e-6f), r);
-    __m512 p = _mm512_set1_ps(1.0f / 720);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    const __m512 e = _mm512_scalef_ps(p, n);
-    return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(x, _mm512_set1_ps(-104.0f), _CMP_GT_OQ), e);
-}
 
 /**
  * Repacks the keys and values of one KV head's group of 16 keys: keys as [pair of dims][16 keys][2]

@@ -273,11 +273,14 @@ public final class EngineBenchmark {
         try (Engine engine = Engine.open(options(model, dtype).build())) {
             double[] p = prefill(engine, image, maxTiles);
             double decode = decodeOne(engine);
+            double[] decode8 = decodeMedian(engine, 8);
             add("model", model.toString() + " (" + dtype + ", " + threads + " threads)", "");
             add("prompt", (int) p[1] + " tokens, " + (int) p[2] + " tiles", "");
             add("prefill seconds (median of 3 after warm-up)", String.format("%.3f", p[0]), "");
             add("prefill tokens/s", String.format("%.1f", p[1] / p[0]), "");
             add("decode tokens/s (32 greedy steps, median of 3 after a warm-up)", String.format("%.2f", decode), "");
+            add("decode tokens/s, 8 concurrent sequences (same steps)", String.format("%.2f  (%.1f sequences per step on average)",
+                    decode8[0], decode8[1]), "");
             add("peak resident memory", (ProcessMemory.peakResident() >> 20) + " MB", "");
         }
         return lines;

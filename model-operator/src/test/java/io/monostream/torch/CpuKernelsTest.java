@@ -551,58 +551,75 @@ class CpuKernelsTest {
         }
     }
 
+    /**
+     * Decode attention against a double reference on the kernel's own cache contents, through the
+     * AVX-512 heads and the portable loop, on one and two threads: head dimensions that fill
+     * 16-lane vectors and one that leaves a tail (24), from a first token (no past) to 300 cached rows.
+     */
     @Test
     void attendDecodeRotatesWritesTheCacheAndAttendsOverEveryCachedRow() {
+        int[][] cases = {{16, 29}, {24, 0}, {24, 5}, {128, 300}, {64, 17}}; // {d, past}
+        for (boolean portable : new boolean[] {false, true}) {
+            kernel.preferPortable(portable);
+            for (int threads = 1; threads <= 2; threads++) {
+                kernel.threads(threads);
+                for (int[] c : cases) {
+                    for (DType dtype : new DType[] {DType.F32, DType.BF16}) {
+                        checkAttendDecode(dtype, c[0], c[1], (portable ? "portable, " : "") + threads + " threads, d=" + c[0]
+                                + ", past=" + c[1] + ", " + dtype);
+                    }
+                }
+            }
+        }
+    }
+
+    private void checkAttendDecode(DType dtype, int d, int past, String what) {
         int kvHeads = 2;
         int group = 3;
-        int d = 16;
-        int capacity = 40;
-        int past = 29;
-        for (DType dtype : new DType[] {DType.F32, DType.BF16}) {
-            try (Tensor qkv = random(60, dtype, 1, kvHeads, group + 2, d); Tensor cos = random(61, dtype, 1, d);
-                 Tensor sin = random(62, dtype, 1, d); Tensor keys = random(63, dtype, kvHeads, capacity, d);
-                 Tensor values = random(64, dtype, kvHeads, capacity, d);
-                 Tensor out = kernel.attendDecode(qkv, cos, sin, keys, values, past)) {
-                assertArrayEquals(new long[] {1, (long) kvHeads * group * d}, out.shape());
-                float[] q = qkv.toFloatArray();
-                float[] c = cos.toFloatArray();
-                float[] s = sin.toFloatArray();
-                float[] k = keys.toFloatArray();
-                float[] v = values.toFloatArray();
-                float[] got = out.toFloatArray();
-                double tolerance = dtype == DType.BF16 ? 0.03 : 1e-5;
-                for (int g = 0; g < kvHeads; g++) {
-                    double[] newKey = rotate(q, (g * (group + 2) + group) * d, c, s, d);
-                    for (int i = 0; i < d; i++) {
-                        int row = (g * capacity + past) * d + i;
-                        assertEquals(newKey[i], k[row], tolerance * Math.max(1, Math.abs(newKey[i])), "rotated key " + i);
-                        assertEquals(q[(g * (group + 2) + group + 1) * d + i], v[row], 0.0, "value " + i);
-                    }
-                    for (int h = 0; h < group; h++) {
-                        double[] query = rotate(q, (g * (group + 2) + h) * d, c, s, d);
-                        double[] scores = new double[past + 1];
-                        double max = Double.NEGATIVE_INFINITY;
-                        for (int t = 0; t <= past; t++) {
-                            for (int i = 0; i < d; i++) {
-                                scores[t] += query[i] * k[(g * capacity + t) * d + i];
-                            }
-                            scores[t] /= Math.sqrt(d);
-                            max = Math.max(max, scores[t]);
-                        }
-                        double total = 0;
-                        for (int t = 0; t <= past; t++) {
-                            scores[t] = Math.exp(scores[t] - max);
-                            total += scores[t];
-                        }
+        int capacity = past + 11;
+        try (Tensor qkv = random(60 + d, dtype, 1, kvHeads, group + 2, d); Tensor cos = random(61, dtype, 1, d);
+             Tensor sin = random(62, dtype, 1, d); Tensor keys = random(63 + past, dtype, kvHeads, capacity, d);
+             Tensor values = random(64 + past, dtype, kvHeads, capacity, d);
+             Tensor out = kernel.attendDecode(qkv, cos, sin, keys, values, past)) {
+            assertArrayEquals(new long[] {1, (long) kvHeads * group * d}, out.shape());
+            float[] q = qkv.toFloatArray();
+            float[] c = cos.toFloatArray();
+            float[] s = sin.toFloatArray();
+            float[] k = keys.toFloatArray();
+            float[] v = values.toFloatArray();
+            float[] got = out.toFloatArray();
+            double tolerance = dtype == DType.BF16 ? 0.03 : 1e-5;
+            for (int g = 0; g < kvHeads; g++) {
+                double[] newKey = rotate(q, (g * (group + 2) + group) * d, c, s, d);
+                for (int i = 0; i < d; i++) {
+                    int row = (g * capacity + past) * d + i;
+                    assertEquals(newKey[i], k[row], tolerance * Math.max(1, Math.abs(newKey[i])), what + ": rotated key " + i);
+                    assertEquals(q[(g * (group + 2) + group + 1) * d + i], v[row], 0.0, what + ": value " + i);
+                }
+                for (int h = 0; h < group; h++) {
+                    double[] query = rotate(q, (g * (group + 2) + h) * d, c, s, d);
+                    double[] scores = new double[past + 1];
+                    double max = Double.NEGATIVE_INFINITY;
+                    for (int t = 0; t <= past; t++) {
                         for (int i = 0; i < d; i++) {
-                            double expected = 0;
-                            for (int t = 0; t <= past; t++) {
-                                expected += scores[t] / total * v[(g * capacity + t) * d + i];
-                            }
-                            int head = g * group + h;
-                            assertEquals(expected, got[head * d + i], tolerance * Math.max(1, Math.abs(expected)),
-                                    dtype + " head " + head + " element " + i);
+                            scores[t] += query[i] * k[(g * capacity + t) * d + i];
                         }
+                        scores[t] /= Math.sqrt(d);
+                        max = Math.max(max, scores[t]);
+                    }
+                    double total = 0;
+                    for (int t = 0; t <= past; t++) {
+                        scores[t] = Math.exp(scores[t] - max);
+                        total += scores[t];
+                    }
+                    for (int i = 0; i < d; i++) {
+                        double expected = 0;
+                        for (int t = 0; t <= past; t++) {
+                            expected += scores[t] / total * v[(g * capacity + t) * d + i];
+                        }
+                        int head = g * group + h;
+                        assertEquals(expected, got[head * d + i], tolerance * Math.max(1, Math.abs(expected)),
+                                what + ": head " + head + " element " + i);
                     }
                 }
             }
