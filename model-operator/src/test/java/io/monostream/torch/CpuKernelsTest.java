@@ -407,6 +407,14 @@ class CpuKernelsTest {
         }
     }
 
+    /** The values of an attention kernel's operands and result, read after the call (the caches as it left them). */
+    private record Operands(float[] qkv, float[] cos, float[] sin, float[] keys, float[] values, float[] out) {
+        static Operands of(Tensor qkv, Tensor cos, Tensor sin, Tensor keys, Tensor values, Tensor out) {
+            return new Operands(qkv.toFloatArray(), cos.toFloatArray(), sin.toFloatArray(), keys.toFloatArray(),
+                    values.toFloatArray(), out.toFloatArray());
+        }
+    }
+
     /** x·cos + rotate_half(x)·sin for one head of d values. */
     private static double[] rotate(float[] x, int at, float[] cos, float[] sin, int d) {
         return rotate(x, at, cos, sin, 0, d);
@@ -438,12 +446,8 @@ class CpuKernelsTest {
                 float[] valuesBefore = values.toFloatArray();
                 try (Tensor out = kernel.attentionInputs(qkv, cos, sin, keys, values, past)) {
                     assertArrayEquals(new long[] {(long) kvHeads * group, length, d}, out.shape());
-                    float[] q = qkv.toFloatArray();
-                    float[] c = cos.toFloatArray();
-                    float[] s = sin.toFloatArray();
-                    float[] k = keys.toFloatArray();
-                    float[] v = values.toFloatArray();
-                    float[] got = out.toFloatArray();
+                    Operands o = Operands.of(qkv, cos, sin, keys, values, out);
+                    float[] q = o.qkv(), c = o.cos(), s = o.sin(), k = o.keys(), v = o.values(), got = o.out();
                     double tolerance = dtype == DType.BF16 ? 0.03 : 1e-6;
                     for (int g = 0; g < kvHeads; g++) {
                         for (int row = 0; row < capacity; row++) {
@@ -582,12 +586,8 @@ class CpuKernelsTest {
              Tensor values = random(64 + past, dtype, kvHeads, capacity, d);
              Tensor out = kernel.attendDecode(qkv, cos, sin, keys, values, past)) {
             assertArrayEquals(new long[] {1, (long) kvHeads * group * d}, out.shape());
-            float[] q = qkv.toFloatArray();
-            float[] c = cos.toFloatArray();
-            float[] s = sin.toFloatArray();
-            float[] k = keys.toFloatArray();
-            float[] v = values.toFloatArray();
-            float[] got = out.toFloatArray();
+            Operands o = Operands.of(qkv, cos, sin, keys, values, out);
+            float[] q = o.qkv(), c = o.cos(), s = o.sin(), k = o.keys(), v = o.values(), got = o.out();
             double tolerance = dtype == DType.BF16 ? 0.03 : 1e-5;
             for (int g = 0; g < kvHeads; g++) {
                 double[] newKey = rotate(q, (g * (group + 2) + group) * d, c, s, d);
