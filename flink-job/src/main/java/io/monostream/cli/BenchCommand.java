@@ -31,8 +31,8 @@ final class BenchCommand {
                     Without --model: writes a mid-size random checkpoint (hidden 1024, 8 layers, vocabulary 92553) and prints,
                     as ratios from one run, BF16 vs FP32 prefill, prefill FLOP/s vs a plain matmul, decode vs the memory-
                     bandwidth limit, 8 sequences vs 1, caption+OCR shared prefix vs separate, peak memory vs weights.
-                    With --model: prefill and 32 greedy decode steps of 1 and of 8 concurrent sequences (each the median of 3 after
-                    a warm-up), peak memory for that checkpoint and image.""");
+                    With --model: prefill and 32 greedy decode steps of 1 and of 8 concurrent text sequences and of one sequence
+                    after the image prompt (each the median of 3 after a warm-up), peak memory for that checkpoint and image.""");
             return 0;
         }
         int threads = flags.getInt("threads", 2);
