@@ -148,6 +148,7 @@ static void heads_portable(const attention_job *j, int64_t u0, int64_t u1) {
 // ------------------------------------------------------------------ AVX-512
 
 #define VECTOR_TARGET __attribute__((target("avx512f,avx512bw,avx512vl")))
+#define MAX_REGISTER_CHUNKS 8 // head vectors (d ≤ 128) that head_vector keeps in registers
 
 /** Elements i .. i + 15 of an array of dtype (lanes outside `lanes` read nothing and are 0), as fp32. */
 VECTOR_TARGET static inline __attribute__((always_inline)) __m512 load16(const void *base, int64_t i, __mmask16 lanes,
@@ -161,35 +162,36 @@ VECTOR_TARGET static inline __attribute__((always_inline)) __m512 load16(const v
 
 /**
  * One head in three passes over its cached rows: s[t] = q·K[t]/√d, then p[t] = e^(s[t] - max)
- * with their total, then Σ p[t]·V[t] / total. Head dimensions go 16 to a vector, the last vector
- * masked when d is not a multiple of 16.
+ * with their total, then Σ p[t]·V[t] / total, each pass walking the rows in memory order. Head
+ * dimensions go 16 to a vector, the last one masked when d is not a multiple of 16. C is the
+ * number of vectors, a constant up to MAX_REGISTER_CHUNKS (the query and the weighted sum then
+ * stay in registers: 8 of each at d = 128), or 0 for any count, the vectors then kept in memory.
  */
 VECTOR_TARGET static inline __attribute__((always_inline)) void head_vector(const attention_job *j,
                                                                             const decode_token *tk, int64_t h,
-                                                                            float *restrict s, const int dtype) {
+                                                                            float *restrict s, const int dtype,
+                                                                            const int C) {
     const int64_t d = j->d, base = h / j->group * tk->capacity * d, length = tk->past + 1;
-    const int64_t chunks = (d + 15) / 16;
+    const int64_t chunks = C ? C : (d + 15) / 16;
     const __mmask16 last = d % 16 ? (__mmask16) ((1u << (d % 16)) - 1) : (__mmask16) 0xffff;
     const float scale = 1.0f / sqrtf((float) d);
     float q[MS_CPU_MAX_HEAD_DIM + 16] __attribute__((aligned(64)));
-    float acc[MS_CPU_MAX_HEAD_DIM + 16] __attribute__((aligned(64)));
     query(j, tk, h, q, dtype);
     const void *keys = at(tk->k_cache, base, dtype), *values = at(tk->v_cache, base, dtype);
+    __m512 qv[MAX_REGISTER_CHUNKS];
+    for (int c = 0; c < C; c++) {
+        qv[c] = _mm512_maskz_load_ps(c + 1 < C ? (__mmask16) 0xffff : last, q + c * 16);
+    }
 
     float max = -INFINITY;
     for (int64_t t = 0; t < length; t++) {
-        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-        int64_t c = 0;
-        for (; c + 2 < chunks; c += 2) {
-            a0 = _mm512_fmadd_ps(_mm512_load_ps(q + c * 16), load16(keys, t * d + c * 16, 0xffff, dtype), a0);
-            a1 = _mm512_fmadd_ps(_mm512_load_ps(q + c * 16 + 16), load16(keys, t * d + c * 16 + 16, 0xffff, dtype), a1);
+        __m512 a[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()};
+        for (int64_t c = 0; c < chunks; c++) {
+            const __mmask16 lanes = c + 1 < chunks ? (__mmask16) 0xffff : last;
+            const __m512 qc = C ? qv[c] : _mm512_maskz_load_ps(lanes, q + c * 16);
+            a[c & 1] = _mm512_fmadd_ps(qc, load16(keys, t * d + c * 16, lanes, dtype), a[c & 1]);
         }
-        if (c + 1 < chunks) {
-            a0 = _mm512_fmadd_ps(_mm512_load_ps(q + c * 16), load16(keys, t * d + c * 16, 0xffff, dtype), a0);
-            c++;
-        }
-        a1 = _mm512_fmadd_ps(_mm512_maskz_load_ps(last, q + c * 16), load16(keys, t * d + c * 16, last, dtype), a1);
-        const float score = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) * scale;
+        const float score = _mm512_reduce_add_ps(_mm512_add_ps(a[0], a[1])) * scale;
         s[t] = score;
         max = score > max ? score : max;
     }
@@ -204,31 +206,55 @@ VECTOR_TARGET static inline __attribute__((always_inline)) void head_vector(cons
     }
     const float total = _mm512_reduce_add_ps(sum);
 
-    for (int64_t c = 0; c < chunks; c++) {
-        const __mmask16 lanes = c + 1 < chunks ? (__mmask16) 0xffff : last;
-        __m512 v0 = _mm512_setzero_ps(), v1 = _mm512_setzero_ps(), v2 = _mm512_setzero_ps(), v3 = _mm512_setzero_ps();
-        int64_t t = 0;
-        for (; t + 4 <= length; t += 4) {
-            v0 = _mm512_fmadd_ps(_mm512_set1_ps(s[t]), load16(values, t * d + c * 16, lanes, dtype), v0);
-            v1 = _mm512_fmadd_ps(_mm512_set1_ps(s[t + 1]), load16(values, (t + 1) * d + c * 16, lanes, dtype), v1);
-            v2 = _mm512_fmadd_ps(_mm512_set1_ps(s[t + 2]), load16(values, (t + 2) * d + c * 16, lanes, dtype), v2);
-            v3 = _mm512_fmadd_ps(_mm512_set1_ps(s[t + 3]), load16(values, (t + 3) * d + c * 16, lanes, dtype), v3);
+    float acc[MS_CPU_MAX_HEAD_DIM + 16] __attribute__((aligned(64)));
+    __m512 av[MAX_REGISTER_CHUNKS];
+    for (int c = 0; c < C; c++) {
+        av[c] = _mm512_setzero_ps();
+    }
+    for (int64_t c = 0; c < (C ? 0 : chunks); c++) {
+        _mm512_store_ps(acc + c * 16, _mm512_setzero_ps());
+    }
+    for (int64_t t = 0; t < length; t++) {
+        const __m512 p = _mm512_set1_ps(s[t]);
+        for (int64_t c = 0; c < chunks; c++) {
+            const __m512 v = load16(values, t * d + c * 16, c + 1 < chunks ? (__mmask16) 0xffff : last, dtype);
+            if (C) {
+                av[c] = _mm512_fmadd_ps(p, v, av[c]);
+            } else {
+                _mm512_store_ps(acc + c * 16, _mm512_fmadd_ps(p, v, _mm512_load_ps(acc + c * 16)));
+            }
         }
-        for (; t < length; t++) {
-            v0 = _mm512_fmadd_ps(_mm512_set1_ps(s[t]), load16(values, t * d + c * 16, lanes, dtype), v0);
-        }
-        _mm512_store_ps(acc + c * 16, _mm512_add_ps(_mm512_add_ps(v0, v1), _mm512_add_ps(v2, v3)));
+    }
+    for (int c = 0; c < C; c++) {
+        _mm512_store_ps(acc + c * 16, av[c]);
     }
     emit(j, tk, h, acc, total, dtype);
+}
+
+/** head_vector with the vector count a constant where it fits in registers. */
+VECTOR_TARGET static inline __attribute__((always_inline)) void head_vector_of(const attention_job *j,
+                                                                               const decode_token *tk, int64_t h,
+                                                                               float *restrict s, const int dtype) {
+    switch ((j->d + 15) / 16) {
+    case 1: head_vector(j, tk, h, s, dtype, 1); break;
+    case 2: head_vector(j, tk, h, s, dtype, 2); break;
+    case 3: head_vector(j, tk, h, s, dtype, 3); break;
+    case 4: head_vector(j, tk, h, s, dtype, 4); break;
+    case 5: head_vector(j, tk, h, s, dtype, 5); break;
+    case 6: head_vector(j, tk, h, s, dtype, 6); break;
+    case 7: head_vector(j, tk, h, s, dtype, 7); break;
+    case 8: head_vector(j, tk, h, s, dtype, 8); break;
+    default: head_vector(j, tk, h, s, dtype, 0); break;
+    }
 }
 
 VECTOR_TARGET static void heads_vector(const attention_job *j, int64_t u0, int64_t u1, float *s) {
     const int64_t heads = j->kv_heads * j->group;
     for (int64_t u = u0; u < u1; u++) {
         if (j->dtype == MS_BF16) {
-            head_vector(j, &j->tokens[u / heads], u % heads, s, MS_BF16);
+            head_vector_of(j, &j->tokens[u / heads], u % heads, s, MS_BF16);
         } else {
-            head_vector(j, &j->tokens[u / heads], u % heads, s, MS_F32);
+            head_vector_of(j, &j->tokens[u / heads], u % heads, s, MS_F32);
         }
     }
 }

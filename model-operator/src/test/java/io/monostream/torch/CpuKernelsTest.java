@@ -558,11 +558,12 @@ class CpuKernelsTest {
     /**
      * Decode attention against a double reference on the kernel's own cache contents, through the
      * AVX-512 heads and the portable loop, on one and two threads: head dimensions that fill
-     * 16-lane vectors and one that leaves a tail (24), from a first token (no past) to 300 cached rows.
+     * 16-lane vectors and ones that leave a tail (24, 200), in registers (up to 128) and beyond them
+     * (200), from a first token (no past) to 300 cached rows.
      */
     @Test
     void attendDecodeRotatesWritesTheCacheAndAttendsOverEveryCachedRow() {
-        int[][] cases = {{16, 29}, {24, 0}, {24, 5}, {128, 300}, {64, 17}}; // {d, past}
+        int[][] cases = {{16, 29}, {24, 0}, {24, 5}, {128, 300}, {64, 17}, {200, 40}}; // {d, past}
         for (boolean portable : new boolean[] {false, true}) {
             kernel.preferPortable(portable);
             for (int threads = 1; threads <= 2; threads++) {
