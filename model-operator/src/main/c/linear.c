@@ -12,6 +12,8 @@
 // block: 8 sequences decode 18 % (BF16) and 43 % (F32) faster than with 2 weight rows by 4 X
 // rows and two accumulators per sum, one sequence 6 % slower (BF16; each sum is now one chain).
 // Every sum is accumulated the same way in both, so a row's result never depends on the batch.
+// Both ask for the weight 16 KB ahead into L2, every cache line of it: the blocks compute long
+// enough per byte for the hardware prefetcher alone to fall behind.
 //
 // Elsewhere a portable vector loop compiled for AVX-512, AVX2 and baseline x86-64 (GCC
 // target_clones), with its own accumulation (also independent of the batch).
@@ -28,7 +30,6 @@
 // interleaved runs of the mid model's decode linears, 8 rows took 24.2-24.8 ms per step at the
 // best of 5-6 runs, against 26.4-26.9 with one block ahead (4096 bytes).
 #define PREFETCH 16384
-#define PREFETCH_MIN_ROWS 4 // ... from this many rows of X on
 #define X_IN_L1 (24 << 10) // bytes of X rows that stay in L1 beside the W stream (portable loop)
 
 typedef struct {
@@ -250,15 +251,13 @@ static inline __attribute__((always_inline)) void block_vec(const job_t *j, int6
     }
     int64_t c = 0;
     for (; c < vk; c += 2 * lanes) {
-        // with several rows of X the loop computes long enough per byte of W for the hardware
-        // prefetcher to fall behind: asking ahead made 8 rows faster, but one row 10-20 % slower.
-        // Both cache lines of the 128 bytes a step takes from each row, into L2: asking for one
-        // line, or into L1, left 8 rows 20-30 % slower
-        if (j->m >= PREFETCH_MIN_ROWS) {
-            for (int r = 0; r < R; r++) {
-                _mm_prefetch(rows[r] + c * esz + PREFETCH, _MM_HINT_T1);
-                _mm_prefetch(rows[r] + c * esz + PREFETCH + 64, _MM_HINT_T1);
-            }
+        // both cache lines of the 128 bytes a step takes from each row, into L2: with the hardware
+        // prefetcher alone, or asking for one line, or into L1, 8 rows of X were 20-35 % slower
+        // (the loop computes long enough per byte of W for the hardware prefetcher to fall behind);
+        // 1 to 3 rows were the same or faster with it
+        for (int r = 0; r < R; r++) {
+            _mm_prefetch(rows[r] + c * esz + PREFETCH, _MM_HINT_T1);
+            _mm_prefetch(rows[r] + c * esz + PREFETCH + 64, _MM_HINT_T1);
         }
         for (int half = 0; half < 2; half++) {
             __m512i xv[4];
