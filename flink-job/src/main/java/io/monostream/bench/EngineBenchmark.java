@@ -53,16 +53,28 @@ public final class EngineBenchmark {
         return EngineOptions.builder(model).dtype(dtype).threads(threads).maxBatch(8).queueCapacity(64);
     }
 
-    /** Prefill seconds (median of 3 after a warm-up) of one image request; the prompt's size. */
-    private static double[] prefill(Engine engine, byte[] image, int maxTiles) {
-        GenerationRequest request = GenerationRequest.builder("prefill").image(image).maxTiles(maxTiles)
-                .question("Describe the image.").maxNewTokens(1).build();
+    /** The image request of every image figure: "Describe the image." with {@code newTokens} to generate. */
+    private static GenerationRequest imageRequest(String id, byte[] image, int maxTiles, int newTokens) {
+        return GenerationRequest.builder(id).image(image).maxTiles(maxTiles).question("Describe the image.")
+                .maxNewTokens(newTokens).ignoreStopTokens(true).build();
+    }
+
+    /** Prefill seconds of one image request (median of 3) and the warm-up's result (prompt ids, tiles). */
+    private record Prefill(double seconds, GenerationResult warm) {}
+
+    private static Prefill prefill(Engine engine, byte[] image, int maxTiles) {
+        GenerationRequest request = imageRequest("prefill", image, maxTiles, 1);
         GenerationResult warm = engine.generateNow(request);
         double[] seconds = new double[3];
         for (int i = 0; i < seconds.length; i++) {
             seconds[i] = engine.generateNow(request).timings().prefillNanos() / 1e9;
         }
-        return new double[] {median(seconds), warm.promptTokens(), warm.imageTiles()};
+        return new Prefill(median(seconds), warm);
+    }
+
+    /** Decode tokens/s between two snapshots of the engine's counters. */
+    private static double decodeRate(EngineStats before, EngineStats after) {
+        return (after.decodeTokens() - before.decodeTokens()) / ((after.decodeNanos() - before.decodeNanos()) / 1e9);
     }
 
     /**
@@ -86,7 +98,7 @@ public final class EngineBenchmark {
         long tokens = after.decodeTokens() - before.decodeTokens();
         double stepsBefore = before.meanDecodeBatch() > 0 ? before.decodeTokens() / before.meanDecodeBatch() : 0;
         double stepsAfter = after.decodeTokens() / after.meanDecodeBatch();
-        return new double[] {tokens / ((after.decodeNanos() - before.decodeNanos()) / 1e9), tokens / (stepsAfter - stepsBefore)};
+        return new double[] {decodeRate(before, after), tokens / (stepsAfter - stepsBefore)};
     }
 
     /**
@@ -106,15 +118,14 @@ public final class EngineBenchmark {
      * to the whole image block): the median of 3 runs after a warm-up.
      */
     private static double decodeAfterImage(Engine engine, byte[] image, int maxTiles) {
-        GenerationRequest request = GenerationRequest.builder("decode-after-image").image(image).maxTiles(maxTiles)
-                .question("Describe the image.").maxNewTokens(33).ignoreStopTokens(true).build();
+        GenerationRequest request = imageRequest("decode-after-image", image, maxTiles, 33);
         engine.generateNow(request);
         double[] rates = new double[3];
         for (int i = 0; i < rates.length; i++) {
             EngineStats before = engine.stats();
             engine.generateNow(request);
             EngineStats after = engine.stats();
-            rates[i] = (after.decodeTokens() - before.decodeTokens()) / ((after.decodeNanos() - before.decodeNanos()) / 1e9);
+            rates[i] = decodeRate(before, after);
         }
         return median(rates);
     }
@@ -151,16 +162,15 @@ public final class EngineBenchmark {
         try (Engine engine = Engine.open(options(model, dtype).build())) {
             System.gc();
             long loadAnonymous = ProcessMemory.residentAnonymous() - anonymousBefore;
-            double[] p = prefill(engine, image, maxTiles);
-            GenerationResult one = engine.generateNow(GenerationRequest.builder("flops").image(image).maxTiles(maxTiles)
-                    .question("Describe the image.").maxNewTokens(1).build());
+            Prefill p = prefill(engine, image, maxTiles);
+            GenerationResult one = p.warm();
             ModelConfig config = engine.generator().model().config();
             double flops = engine.generator().model().flops(one.inputIds(), 0) + visionFlops(config, one.imageTiles());
             double decode1 = decodeOne(engine);
             double[] decode8 = decodeMedian(engine, 8);
             double[] shared = sharedPrefix(engine, image, maxTiles);
             double bytesPerElement = dtype.equals("bf16") ? 2 : 4;
-            return new EngineFigures(dtype, (int) p[1], (int) p[2], p[0], flops, decode1,
+            return new EngineFigures(dtype, one.promptTokens(), one.imageTiles(), p.seconds(), flops, decode1,
                     decodeParameters(config) * bytesPerElement, decode8[0], decode8[1], decode1, shared[0], shared[1], loadAnonymous);
         }
     }
@@ -289,14 +299,14 @@ public final class EngineBenchmark {
     /** A given checkpoint and image: prefill and decode figures to compare with other implementations. */
     public List<Line> model(Path model, String dtype, byte[] image, int maxTiles) {
         try (Engine engine = Engine.open(options(model, dtype).build())) {
-            double[] p = prefill(engine, image, maxTiles);
+            Prefill p = prefill(engine, image, maxTiles);
             double decode = decodeOne(engine);
             double[] decode8 = decodeMedian(engine, 8);
             double afterImage = decodeAfterImage(engine, image, maxTiles);
             add("model", model.toString() + " (" + dtype + ", " + threads + " threads)", "");
-            add("prompt", (int) p[1] + " tokens, " + (int) p[2] + " tiles", "");
-            add("prefill seconds (median of 3 after warm-up)", String.format("%.3f", p[0]), "");
-            add("prefill tokens/s", String.format("%.1f", p[1] / p[0]), "");
+            add("prompt", p.warm().promptTokens() + " tokens, " + p.warm().imageTiles() + " tiles", "");
+            add("prefill seconds (median of 3 after warm-up)", String.format("%.3f", p.seconds()), "");
+            add("prefill tokens/s", String.format("%.1f", p.warm().promptTokens() / p.seconds()), "");
             add("decode tokens/s (32 greedy steps, median of 3 after a warm-up)", String.format("%.2f", decode), "");
             add("decode tokens/s, 8 concurrent sequences (same steps)", String.format("%.2f  (%.1f sequences per step on average)",
                     decode8[0], decode8[1]), "");
