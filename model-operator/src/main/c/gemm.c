@@ -1,22 +1,27 @@
 // Prefill-sized linear layers: Y[M,N] = X[M,K] · W[N,K]ᵀ for many rows M (a prompt's tokens),
-// BF16 on AVX512-BF16 CPUs and F32 on AVX-512 CPUs. libtorch hands these to oneDNN, which on CPUs
-// without AMX reaches 330-400 GFLOP/s in BF16 and 160-190 in F32 on two cores at the model's
-// shapes; this kernel reaches 390-460 and 205-215 on the same cores, with the weight in the plain
-// [N,K] layout the decode kernels stream, so no second, packed copy of it is kept.
+// BF16 on AVX512-BF16 CPUs and F32 on AVX-512 CPUs, with the weight in the plain [N,K] layout the
+// decode kernels stream, so no second, packed copy of it is kept. On CPUs without AMX this runs
+// at or above libtorch's oneDNN GEMM at the model's shapes (figures in the README).
 //
-// The vector lanes run along the tokens, not along K: X is repacked per call into blocks of 16
-// tokens of 32-bit units, [K units][16 tokens], a unit being a K pair of BF16 or one F32, and each
-// weight unit W[n, unit p] is broadcast to all 16 lanes. One vdpbf16ps (BF16) or vfmadd231ps (F32)
-// then adds 16 tokens' products of that unit. A tile of 4 token blocks (64 tokens) × 6 weight rows
-// keeps 24 fp32 accumulators in registers; each step over a unit loads 4 vectors of X and 6
-// broadcasts of W for 24 products, about one per cycle, the rate these cores issue them at.
+// The vector lanes run along the tokens, not along K: X is repacked into blocks of 16 tokens of
+// 32-bit units, [K units][16 tokens], a unit being a K pair of BF16 or one F32 (16×16 transposes),
+// and each weight unit W[n, unit p] is broadcast to all 16 lanes. One vdpbf16ps (BF16) or
+// vfmadd231ps (F32) then adds 16 tokens' products of that unit. A tile of 4 token blocks
+// (64 tokens) × 6 weight rows keeps 24 fp32 accumulators in registers; each step over a unit
+// loads 4 vectors of X and 6 broadcasts of W for 24 products.
 //
-// Threads share the weight rows; each walks its rows once per pass over 256 tokens, whose packed
-// X (512 KB for BF16 at K = 1024) stays in L2 while the 6-row weight panel sits in L1.
+// The work goes in passes over 256 tokens, whose packed X (512 KB for BF16 at K = 1024) stays in
+// L2 while a 6-row weight panel sits in L1. A pass is split into items (pack one 16-token block;
+// multiply 32 panels), which the threads take in order from one counter: a thread slowed by a
+// shared core takes fewer instead of holding the others at the end, and the next pass is packed
+// while this one is multiplied. The packed X of two passes lives in a buffer the calling thread
+// keeps between calls (bounded by K, not by M), so no call maps and faults in fresh pages for it.
 //
 // A row's sums do not depend on the other rows of the call: every output is one fp32 lane
-// accumulated over K in order, whatever the tile or pass it falls in.
+// accumulated over K in order, whatever the tile, pass, item or thread it falls in.
 #include <immintrin.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "elements.h"
@@ -26,7 +31,8 @@
 
 #define TILE_BLOCKS 4  // 16-token blocks per tile
 #define TILE_ROWS 6    // weight rows per tile: 6 of W, or 3 of W1 and the same 3 of W3
-#define PASS_BLOCKS 16 // 16-token blocks per pass over a thread's weight rows
+#define PASS_BLOCKS 16 // 16-token blocks per pass over the weight rows
+#define GROUP_PANELS 32 // weight panels per product item: long runs of rows for the prefetcher
 
 typedef struct {
     int f32;              // F32 operands, else BF16
@@ -35,29 +41,66 @@ typedef struct {
     const void *w3;       // NULL, or W3 of a gated product
     const void *bias;     // NULL, or [N] added to the sums before rounding (never with W3)
     void *y;
-    uint32_t *xp;         // X packed: [M/16 blocks][units][16], the last block zero-padded
+    uint32_t *xp;         // X of two passes packed: [2][PASS_BLOCKS][units][16], rows past M zero
     int64_t m, k, n;
     int64_t units;        // 32-bit units per row: K/2 in BF16, K in F32
     int64_t blocks;       // 16-token blocks of X
+    int64_t step;         // weight rows per panel
+    int64_t panels;       // panels of step rows (the last one may be short)
+    int64_t groups;       // product items per pass: GROUP_PANELS panels each
+    int64_t pass_items;   // items of a full pass: PASS_BLOCKS packing items, then the groups
+    int64_t items;        // items of the whole call
+    _Atomic int64_t next;     // the next item to take
+    _Atomic int64_t *packed;  // per pass: packing items done (16-token blocks)
+    _Atomic int64_t *computed; // per pass: product items done
 } gemm_t;
 
-static void pack_share(const void *ctx, int part, int parts) {
-    const gemm_t *g = ctx;
+/** X block b (16 tokens) into its slot of the pass buffer: [units][16], 16×16 transposes of 32-bit units. */
+__attribute__((target("avx512f")))
+static void pack_block(const gemm_t *g, int64_t b) {
     const int64_t units = g->units;
-    for (int64_t b = g->blocks * part / parts; b < g->blocks * (part + 1) / parts; b++) {
-        uint32_t *out = g->xp + b * units * 16;
+    uint32_t *out = g->xp + ((b / PASS_BLOCKS) % 2 * PASS_BLOCKS + b % PASS_BLOCKS) * units * 16;
+    const int64_t first = b * 16;
+    const int rows = (int) (g->m - first < 16 ? g->m - first : 16);
+    const uint32_t *src = (const uint32_t *) g->x + first * units;
+    int64_t p = 0;
+    for (; p + 16 <= units; p += 16) {
+        __m512i r[16];
+        for (int i = 0; i < 16; i++) {
+            r[i] = i < rows ? _mm512_loadu_si512(src + i * units + p) : _mm512_setzero_si512();
+        }
+        // 16×16 transpose: 32-bit pairs, 64-bit pairs, then 128-bit lanes twice
+        __m512i t[16];
+        for (int i = 0; i < 16; i += 2) {
+            t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+            t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+        }
+        for (int i = 0; i < 16; i += 4) {
+            r[i] = _mm512_unpacklo_epi64(t[i], t[i + 2]);
+            r[i + 1] = _mm512_unpackhi_epi64(t[i], t[i + 2]);
+            r[i + 2] = _mm512_unpacklo_epi64(t[i + 1], t[i + 3]);
+            r[i + 3] = _mm512_unpackhi_epi64(t[i + 1], t[i + 3]);
+        }
+        for (int i = 0; i < 4; i++) {
+            t[i] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0x88);
+            t[i + 4] = _mm512_shuffle_i32x4(r[i], r[i + 4], 0xdd);
+            t[i + 8] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0x88);
+            t[i + 12] = _mm512_shuffle_i32x4(r[i + 8], r[i + 12], 0xdd);
+        }
+        for (int i = 0; i < 4; i++) {
+            r[i] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0x88);
+            r[i + 8] = _mm512_shuffle_i32x4(t[i], t[i + 8], 0xdd);
+            r[i + 4] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0x88);
+            r[i + 12] = _mm512_shuffle_i32x4(t[i + 4], t[i + 12], 0xdd);
+        }
+        // r[i] now holds unit p + i of the 16 tokens
+        for (int i = 0; i < 16; i++) {
+            _mm512_storeu_si512(out + (p + i) * 16, r[i]);
+        }
+    }
+    for (; p < units; p++) {
         for (int lane = 0; lane < 16; lane++) {
-            const int64_t r = b * 16 + lane;
-            if (r < g->m) {
-                const uint32_t *src = (const uint32_t *) g->x + r * units;
-                for (int64_t p = 0; p < units; p++) {
-                    out[p * 16 + lane] = src[p];
-                }
-            } else {
-                for (int64_t p = 0; p < units; p++) {
-                    out[p * 16 + lane] = 0;
-                }
-            }
+            out[p * 16 + lane] = lane < rows ? src[lane * units + p] : 0;
         }
     }
 }
@@ -105,7 +148,7 @@ static inline __attribute__((always_inline)) void tile(const gemm_t *g, int64_t 
             acc[u][v] = _mm512_setzero_ps();
         }
     }
-    const uint32_t *xb = g->xp + b0 * units * 16;
+    const uint32_t *xb = g->xp + ((b0 / PASS_BLOCKS) % 2 * PASS_BLOCKS + b0 % PASS_BLOCKS) * units * 16;
     for (int64_t p = 0; p < units; p++) {
         __m512i xv[TILE_BLOCKS];
         for (int u = 0; u < U; u++) {
@@ -187,25 +230,88 @@ static void tile_f32(const gemm_t *g, int64_t n0, int64_t b0, int u, int r) {
     ANY_TILE(1)
 }
 
-static void product_share(const void *ctx, int part, int parts) {
-    const gemm_t *g = ctx;
-    const int64_t step = g->w3 ? TILE_ROWS / 2 : TILE_ROWS;
-    const int64_t panels = (g->n + step - 1) / step;
-    const int64_t n_begin = panels * part / parts * step;
-    int64_t n_end = panels * (part + 1) / parts * step;
-    if (n_end > g->n) {
-        n_end = g->n;
+/** Waits until *counter reaches target (other threads finishing earlier items). */
+static inline void await_count(_Atomic int64_t *counter, int64_t target) {
+    while (atomic_load_explicit(counter, memory_order_acquire) < target) {
+        _mm_pause();
     }
-    for (int64_t pass = 0; pass < g->blocks; pass += PASS_BLOCKS) {
-        const int64_t pass_end = pass + PASS_BLOCKS < g->blocks ? pass + PASS_BLOCKS : g->blocks;
-        for (int64_t n0 = n_begin; n0 < n_end; n0 += step) {
-            const int r = (int) (n_end - n0 < step ? n_end - n0 : step);
-            for (int64_t b0 = pass; b0 < pass_end; b0 += TILE_BLOCKS) {
-                const int u = (int) (pass_end - b0 < TILE_BLOCKS ? pass_end - b0 : TILE_BLOCKS);
-                g->f32 ? tile_f32(g, n0, b0, u, r) : tile_bf16(g, n0, b0, u, r);
-            }
+}
+
+/** Product item `group` of pass `pass`: its panels of weight rows against the pass's tiles of tokens. */
+static void product_group(const gemm_t *g, int64_t pass, int64_t group) {
+    const int64_t pass_begin = pass * PASS_BLOCKS;
+    const int64_t pass_end = pass_begin + PASS_BLOCKS < g->blocks ? pass_begin + PASS_BLOCKS : g->blocks;
+    const int64_t panel_end = (group + 1) * GROUP_PANELS < g->panels ? (group + 1) * GROUP_PANELS : g->panels;
+    for (int64_t panel = group * GROUP_PANELS; panel < panel_end; panel++) {
+        const int64_t n0 = panel * g->step;
+        const int r = (int) (g->n - n0 < g->step ? g->n - n0 : g->step);
+        for (int64_t b0 = pass_begin; b0 < pass_end; b0 += TILE_BLOCKS) {
+            const int u = (int) (pass_end - b0 < TILE_BLOCKS ? pass_end - b0 : TILE_BLOCKS);
+            g->f32 ? tile_f32(g, n0, b0, u, r) : tile_bf16(g, n0, b0, u, r);
         }
     }
+}
+
+/**
+ * Every thread takes the call's items in order from one counter, so a thread slowed down by the
+ * machine (a shared core) takes fewer of them instead of holding the others at the end. A pass
+ * is PASS_BLOCKS packing items (one 16-token block of X each) and then its product items; packed
+ * passes alternate between two buffers, so a pass is packed while the one before is multiplied.
+ * An item waits only for items before it: a product item for its pass's packing, a packing item
+ * for the products of the pass that used its buffer before (two passes back).
+ */
+static void work_share(const void *ctx, int part, int parts) {
+    (void) part;
+    (void) parts;
+    gemm_t *g = (gemm_t *) ctx;
+    for (;;) {
+        const int64_t item = atomic_fetch_add_explicit(&g->next, 1, memory_order_relaxed);
+        if (item >= g->items) {
+            return;
+        }
+        const int64_t pass = item / g->pass_items;
+        const int64_t local = item % g->pass_items;
+        const int64_t pass_begin = pass * PASS_BLOCKS;
+        const int64_t pass_blocks = g->blocks - pass_begin < PASS_BLOCKS ? g->blocks - pass_begin : PASS_BLOCKS;
+        if (local < pass_blocks) {
+            if (pass >= 2) {
+                await_count(&g->computed[pass - 2], g->groups);
+            }
+            pack_block(g, pass_begin + local);
+            atomic_fetch_add_explicit(&g->packed[pass], 1, memory_order_release);
+        } else {
+            await_count(&g->packed[pass], pass_blocks);
+            product_group(g, pass, local - pass_blocks);
+            atomic_fetch_add_explicit(&g->computed[pass], 1, memory_order_release);
+        }
+    }
+}
+
+/** The calling thread's buffer for packed X, kept between calls (freed when the thread ends). */
+static pthread_key_t buffer_key;
+static pthread_once_t buffer_once = PTHREAD_ONCE_INIT;
+static _Thread_local struct {
+    uint32_t *data;
+    size_t bytes;
+} buffer;
+
+static void free_buffer(void *data) {
+    free(data);
+}
+
+static void make_buffer_key(void) {
+    pthread_key_create(&buffer_key, free_buffer);
+}
+
+static uint32_t *pack_buffer(size_t bytes) {
+    if (buffer.bytes < bytes) {
+        pthread_once(&buffer_once, make_buffer_key);
+        free(buffer.data);
+        buffer.data = aligned_alloc(64, bytes);
+        buffer.bytes = buffer.data ? bytes : 0;
+        pthread_setspecific(buffer_key, buffer.data);
+    }
+    return buffer.data;
 }
 
 int gemm(int dtype, const void *x, int64_t m, int64_t k, const void *w, const void *w3, const void *bias, int64_t n,
@@ -216,13 +322,25 @@ int gemm(int dtype, const void *x, int64_t m, int64_t k, const void *w, const vo
     }
     const int64_t blocks = (m + 15) / 16;
     const int64_t units = f32 ? k : k / 2;
-    uint32_t *xp = aligned_alloc(64, (size_t) (blocks * 16 * units * 4));
+    // the slots of two passes, or of every block when there are fewer (a multiple of 64 bytes)
+    const int64_t slots = blocks < 2 * PASS_BLOCKS ? blocks : 2 * PASS_BLOCKS;
+    uint32_t *xp = pack_buffer((size_t) (slots * 16 * units * 4));
     if (!xp) {
         return MS_CPU_ENOMEM;
     }
-    gemm_t g = {f32, x, w, w3, bias, y, xp, m, k, n, units, blocks};
-    pool_run(pack_share, &g, blocks >= 8);
-    pool_run(product_share, &g, 1);
-    free(xp);
+    const int64_t step = w3 ? TILE_ROWS / 2 : TILE_ROWS;
+    const int64_t panels = (n + step - 1) / step;
+    const int64_t groups = (panels + GROUP_PANELS - 1) / GROUP_PANELS;
+    const int64_t passes = (blocks + PASS_BLOCKS - 1) / PASS_BLOCKS;
+    // counted per pass: a later pass's items may finish before an earlier pass's last one
+    _Atomic int64_t *counts = calloc((size_t) (2 * passes), sizeof *counts);
+    if (!counts) {
+        return MS_CPU_ENOMEM;
+    }
+    gemm_t g = {f32, x, w, w3, bias, y, xp, m, k, n, units, blocks, step, panels, groups, PASS_BLOCKS + groups,
+                0, 0, counts, counts + passes};
+    g.items = (passes - 1) * g.pass_items + (blocks - (passes - 1) * PASS_BLOCKS) + groups;
+    pool_run(work_share, &g, 1);
+    free(counts);
     return MS_CPU_OK;
 }

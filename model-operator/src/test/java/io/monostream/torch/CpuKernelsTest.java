@@ -205,6 +205,44 @@ class CpuKernelsTest {
         }
     }
 
+    /**
+     * A prompt of many passes (256 tokens each) whose items the threads take in any order, with
+     * the next pass packed while the last one is multiplied: every run gives the exact product's
+     * bits, including small weights whose items finish faster than the packing of the next pass.
+     */
+    @Test
+    void productsOverManyPassesGiveTheSameBitsOnEveryRun() {
+        assumeTrue(kernel.takesManyRows(DType.BF16) || kernel.takesManyRows(DType.F32),
+                "many rows need AVX-512; this CPU runs " + kernel.isa());
+        int[][] shapes = {{1891, 34, 64}, {1891, 96, 7}, {700, 64, 192}}; // {m, k, n}
+        long seed = 900;
+        for (DType dtype : new DType[] {DType.BF16, DType.F32}) {
+            if (!kernel.takesManyRows(dtype)) {
+                continue;
+            }
+            for (int[] s : shapes) {
+                try (Tensor x = random(seed++, dtype, s[0], s[1]); Tensor w = random(seed++, dtype, s[2], s[1]);
+                     Tensor w3 = random(seed++, dtype, s[2], s[1])) {
+                    float[] plain;
+                    float[] gated;
+                    kernel.threads(1);
+                    try (Tensor y = kernel.linear(x, w); Tensor g = kernel.gatedLinear(x, w, w3)) {
+                        assertProduct(x, w, y);
+                        plain = y.toFloatArray();
+                        gated = g.toFloatArray();
+                    }
+                    for (int run = 0; run < 40; run++) {
+                        kernel.threads(2 + run % 2);
+                        try (Tensor y = kernel.linear(x, w); Tensor g = kernel.gatedLinear(x, w, w3)) {
+                            assertArrayEquals(plain, y.toFloatArray(), dtype + " " + java.util.Arrays.toString(s) + " run " + run);
+                            assertArrayEquals(gated, g.toFloatArray(), dtype + " gated " + java.util.Arrays.toString(s) + " run " + run);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /** A bias is added to each row's sums before the one (BF16) rounding, for any number of rows. */
     @Test
     void productWithABiasMatchesTheExactSum() {
