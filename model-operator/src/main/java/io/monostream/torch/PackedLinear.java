@@ -27,6 +27,10 @@ public final class PackedLinear implements AutoCloseable {
     private static final System.Logger LOG = System.getLogger(PackedLinear.class.getName());
     private static final AtomicBoolean FALLBACK_LOGGED = new AtomicBoolean();
     private static final Once<Boolean> PREPACK_WORKS = new Once<>(PackedLinear::probe);
+    /** Per dtype: null when prepacked products agree with aten::linear on this CPU, else why not. */
+    private static final Once<java.util.Map<DType, String>> PREPACK_WRONG = new Once<>(PackedLinear::checkProducts);
+    /** Output widths of the check: 457 and 48 come out wrong in F32 on some AVX-512 CPUs (oneDNN in libtorch 2.7.1). */
+    private static final long[] CHECKED_WIDTHS = {48, 457};
 
     private final Tensor weight;   // packed, or the plain weight on the fallback path
     private final Tensor bias;     // may be null
@@ -126,7 +130,63 @@ public final class PackedLinear implements AutoCloseable {
         if (!prepackAvailable()) {
             return "mkldnn::_reorder_linear_weight is not available in this libtorch";
         }
-        return null;
+        return PREPACK_WRONG.get().get(t);
+    }
+
+    /**
+     * Checks prepacked products against aten::linear once per dtype, on small products whose
+     * output widths are not multiples of 64: on some AVX-512 CPUs (AMD Zen 5 seen here) oneDNN's
+     * prepacked F32 product returns wrong sums there, off by as much as the outputs themselves.
+     * A dtype that fails is not prepacked (aten::linear runs it), so no layer computes wrong values.
+     */
+    private static java.util.Map<DType, String> checkProducts() {
+        java.util.Map<DType, String> wrong = new java.util.EnumMap<>(DType.class);
+        for (DType dtype : new DType[] {DType.BF16, DType.F32}) {
+            for (long n : CHECKED_WIDTHS) {
+                String why = checkProduct(dtype, 4, 64, n);
+                if (why != null) {
+                    wrong.put(dtype, why);
+                    break;
+                }
+            }
+        }
+        return wrong;
+    }
+
+    /** Null when the prepacked [m,k]·[n,k]ᵀ agrees with aten::linear in {@code dtype}, else how it differs. */
+    private static String checkProduct(DType dtype, long m, long k, long n) {
+        float[] xv = new float[(int) (m * k)];
+        float[] wv = new float[(int) (n * k)];
+        for (int i = 0; i < xv.length; i++) {
+            xv[i] = ((i * 37) % 17 - 8) / 8f;   // multiples of 1/8: exact in BF16
+        }
+        for (int i = 0; i < wv.length; i++) {
+            wv[i] = ((i * 53) % 13 - 6) / 8f;
+        }
+        try (Tensor x32 = Tensor.of(xv, m, k); Tensor w32 = Tensor.of(wv, n, k);
+             Tensor x = x32.to(dtype); Tensor w = w32.to(dtype);
+             Tensor plain = Dispatcher.call("aten::linear", "", x, w, null);
+             Tensor packedWeight = Dispatcher.call("mkldnn::_reorder_linear_weight", "", w, null);
+             Tensor packed = Tensor.adopt(TorchBridge.get().cpuLinearPointwise(x.live(), packedWeight.live(),
+                     MemorySegment.NULL))) {
+            float[] a = packed.toFloatArray();
+            float[] b = plain.toFloatArray();
+            double worst = 0;
+            double scale = 1e-30;
+            for (int i = 0; i < a.length; i++) {
+                worst = Math.max(worst, Math.abs(a[i] - b[i]));
+                scale = Math.max(scale, Math.abs(b[i]));
+            }
+            // the inputs are exact and every product sums 64 multiples of 1/64: both ways are exact
+            // in F32; in BF16 only the output's rounding (2^-8 of it) may differ
+            if (!(worst <= scale * (dtype == DType.BF16 ? 1e-2 : 1e-5))) {
+                return String.format("its %s products are wrong on this CPU ([%d,%d]x[%d,%d]: off by %.3g of %.3g)",
+                        dtype, m, k, n, k, worst, scale);
+            }
+            return null;
+        } catch (TorchException e) {
+            return "mkldnn::_linear_pointwise failed in " + dtype + ": " + e.getMessage();
+        }
     }
 
     /**

@@ -65,6 +65,27 @@ class PackedLinearTest {
         }
     }
 
+    /**
+     * Output widths that are not multiples of 64 (a vocabulary of 457, 48 rows): oneDNN's
+     * prepacked F32 product is wrong there on some AVX-512 CPUs, so such a dtype must fall back to
+     * aten::linear instead of computing wrong layers.
+     */
+    @Test
+    void oddOutputWidthsMatchPlainLinearInBothDtypes() {
+        for (DType dtype : new DType[] {DType.F32, DType.BF16}) {
+            for (long n : new long[] {33, 48, 457}) {
+                try (Tensor x32 = random(10 + n, 16, 64); Tensor w32 = random(11 + n, n, 64);
+                     Tensor x = x32.to(dtype); Tensor w = w32.to(dtype);
+                     Tensor expected = Dispatcher.call("aten::linear", "", x, w, null);
+                     PackedLinear layer = PackedLinear.of(w, null); Tensor y = layer.apply(x)) {
+                    double limit = dtype == DType.BF16 ? 0.01 : 1e-5;
+                    assertTrue(relativeError(y.toFloatArray(), expected.toFloatArray()) < limit,
+                            dtype + " n=" + n + " prepacked=" + layer.isPrepacked());
+                }
+            }
+        }
+    }
+
     @Test
     void unsupportedDtypesFallBackToPlainLinear() {
         try (Tensor x = random(6, 2, 8); Tensor w = random(7, 4, 8);
