@@ -16,6 +16,7 @@
 // shared core takes fewer instead of holding the others at the end, and the next pass is packed
 // while this one is multiplied. The packed X of two passes lives in a buffer the calling thread
 // keeps between calls (bounded by K, not by M), so no call maps and faults in fresh pages for it.
+// An item's outputs are staged per 64-token tile and copied to Y a token's run of rows at a time.
 //
 // A row's sums do not depend on the other rows of the call: every output is one fp32 lane
 // accumulated over K in order, whatever the tile, pass, item or thread it falls in.
@@ -23,6 +24,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "elements.h"
 #include "gemm.h"
@@ -33,6 +35,7 @@
 #define TILE_ROWS 6    // weight rows per tile: 6 of W, or 3 of W1 and the same 3 of W3
 #define PASS_BLOCKS 16 // 16-token blocks per pass over the weight rows
 #define GROUP_PANELS 32 // weight panels per product item: long runs of rows for the prefetcher
+#define STAGE_ROW (GROUP_PANELS * TILE_ROWS) // elements per token in a product item's staging block
 
 typedef struct {
     int f32;              // F32 operands, else BF16
@@ -131,7 +134,7 @@ static inline __attribute__((always_inline)) __m512 swiglu16(__m512 a, __m512 b,
  * U, R, gated and f32 are constants at each call, so the accumulators stay in registers.
  */
 __attribute__((target("avx512f,avx512bw,avx512bf16")))
-static inline __attribute__((always_inline)) void tile(const gemm_t *g, int64_t n0, int64_t b0, const int U,
+static inline __attribute__((always_inline)) void tile(const gemm_t *g, int64_t n0, int64_t b0, void *out_rows, const int U,
                                                        const int R, const int gated, const int f32) {
     const int V = gated ? 2 * R : R;
     const int64_t units = g->units;
@@ -186,19 +189,19 @@ static inline __attribute__((always_inline)) void tile(const gemm_t *g, int64_t 
         }
     }
     for (int i = 0; i < U * 16 && b0 * 16 + i < g->m; i++) {
-        const int64_t at = (b0 * 16 + i) * g->n + n0;
+        const int64_t at = i * STAGE_ROW;
         for (int v = 0; v < R; v++) {
             if (f32) {
-                ((float *) g->y)[at + v] = out.f[v][i];
+                ((float *) out_rows)[at + v] = out.f[v][i];
             } else {
-                ((uint16_t *) g->y)[at + v] = out.h[v][i];
+                ((uint16_t *) out_rows)[at + v] = out.h[v][i];
             }
         }
     }
 }
 
 #define TILE_CASE_U(U, R, gated, f32) \
-    case U: tile(g, n0, b0, U, R, gated, f32); break;
+    case U: tile(g, n0, b0, out_rows, U, R, gated, f32); break;
 #define TILE_CASE_R(R, gated, f32)                                                                                \
     case R:                                                                                                        \
         switch (u) { TILE_CASE_U(1, R, gated, f32) TILE_CASE_U(2, R, gated, f32) TILE_CASE_U(3, R, gated, f32)    \
@@ -216,7 +219,7 @@ static inline __attribute__((always_inline)) void tile(const gemm_t *g, int64_t 
 
 /** The BF16 tile of u token blocks (1..4) and r weight rows (1..6, or 1..3 when gated). */
 __attribute__((target("avx512f,avx512bw,avx512bf16")))
-static void tile_bf16(const gemm_t *g, int64_t n0, int64_t b0, int u, int r) {
+static void tile_bf16(const gemm_t *g, int64_t n0, int64_t b0, void *out_rows, int u, int r) {
     ANY_TILE(0)
 }
 
@@ -226,7 +229,7 @@ static void tile_bf16(const gemm_t *g, int64_t n0, int64_t b0, int u, int r) {
  * AVX512-BF16 run it.
  */
 __attribute__((target("avx512f,avx512bw,avx512bf16")))
-static void tile_f32(const gemm_t *g, int64_t n0, int64_t b0, int u, int r) {
+static void tile_f32(const gemm_t *g, int64_t n0, int64_t b0, void *out_rows, int u, int r) {
     ANY_TILE(1)
 }
 
@@ -237,17 +240,34 @@ static inline void await_count(_Atomic int64_t *counter, int64_t target) {
     }
 }
 
-/** Product item `group` of pass `pass`: its panels of weight rows against the pass's tiles of tokens. */
+/**
+ * Product item `group` of pass `pass`: its panels of weight rows against the pass's tiles of
+ * tokens, tile by tile. A tile's outputs go to a staging block of the thread's, [64 tokens]
+ * [the item's rows], and from there to Y one token's run of rows at a time: written straight
+ * into Y, 6 outputs per token land in 64 rows of Y whose stride (N elements, often a multiple
+ * of 4 KB) maps them all to one L1 set, and the stores went out to L2 (a tile's stores took as
+ * long as its products at K = 128).
+ */
 static void product_group(const gemm_t *g, int64_t pass, int64_t group) {
+    static _Thread_local float stage[TILE_BLOCKS * 16 * STAGE_ROW]; // 48 KB: F32 rows; BF16 uses half
+    const int64_t elem = g->f32 ? 4 : 2;
     const int64_t pass_begin = pass * PASS_BLOCKS;
     const int64_t pass_end = pass_begin + PASS_BLOCKS < g->blocks ? pass_begin + PASS_BLOCKS : g->blocks;
-    const int64_t panel_end = (group + 1) * GROUP_PANELS < g->panels ? (group + 1) * GROUP_PANELS : g->panels;
-    for (int64_t panel = group * GROUP_PANELS; panel < panel_end; panel++) {
-        const int64_t n0 = panel * g->step;
-        const int r = (int) (g->n - n0 < g->step ? g->n - n0 : g->step);
-        for (int64_t b0 = pass_begin; b0 < pass_end; b0 += TILE_BLOCKS) {
-            const int u = (int) (pass_end - b0 < TILE_BLOCKS ? pass_end - b0 : TILE_BLOCKS);
-            g->f32 ? tile_f32(g, n0, b0, u, r) : tile_bf16(g, n0, b0, u, r);
+    const int64_t first = group * GROUP_PANELS;
+    const int64_t panel_end = first + GROUP_PANELS < g->panels ? first + GROUP_PANELS : g->panels;
+    const int64_t n_first = first * g->step;
+    const int64_t n_end = panel_end * g->step < g->n ? panel_end * g->step : g->n;
+    for (int64_t b0 = pass_begin; b0 < pass_end; b0 += TILE_BLOCKS) {
+        const int u = (int) (pass_end - b0 < TILE_BLOCKS ? pass_end - b0 : TILE_BLOCKS);
+        for (int64_t panel = first; panel < panel_end; panel++) {
+            const int64_t n0 = panel * g->step;
+            const int r = (int) (g->n - n0 < g->step ? g->n - n0 : g->step);
+            char *out_rows = (char *) stage + (n0 - n_first) * elem;
+            g->f32 ? tile_f32(g, n0, b0, out_rows, u, r) : tile_bf16(g, n0, b0, out_rows, u, r);
+        }
+        for (int64_t i = 0; i < u * 16 && b0 * 16 + i < g->m; i++) {
+            memcpy((char *) g->y + ((b0 * 16 + i) * g->n + n_first) * elem, (const char *) stage + i * STAGE_ROW * elem,
+                   (size_t) ((n_end - n_first) * elem));
         }
     }
 }
