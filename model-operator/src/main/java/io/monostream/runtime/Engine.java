@@ -228,6 +228,11 @@ public final class Engine implements AutoCloseable {
         return scheduler.stats(inFlight.get());
     }
 
+    /** How many times the idle engine has given free C heap memory back to the OS (for tests). */
+    long heapTrims() {
+        return scheduler.heapTrims();
+    }
+
     @Override
     public void close() {
         if (closed) {

@@ -241,4 +241,25 @@ class ContinuousBatchSchedulerTest {
             Thread.sleep(20);
         }
     }
+
+    /**
+     * Free C heap goes back to the OS once the engine has been idle after an image prefill, not
+     * after each prefill (the next one would fault it all in again), and only once per idle spell.
+     */
+    @Test
+    void theHeapIsTrimmedOnceTheEngineIsIdleAfterAnImagePrefill() throws Exception {
+        try (Engine engine = Engine.open(options().build())) {
+            GenerationRequest r = GenerationRequest.builder("trim").image(square).task(Task.CAPTION).maxNewTokens(2).build();
+            engine.generateNow(r);
+            engine.generateNow(r);
+            assertEquals(0, engine.heapTrims(), "no trim while requests keep coming");
+            long deadline = System.nanoTime() + 10_000_000_000L;
+            while (engine.heapTrims() == 0 && System.nanoTime() < deadline) {
+                Thread.sleep(20);
+            }
+            assertEquals(1, engine.heapTrims(), "one trim once the engine is idle");
+            Thread.sleep(3 * ContinuousBatchScheduler.IDLE_BEFORE_TRIM_MILLIS);
+            assertEquals(1, engine.heapTrims(), "no second trim without another image prefill");
+        }
+    }
 }
