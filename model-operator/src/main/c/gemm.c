@@ -58,11 +58,16 @@ typedef struct {
     _Atomic int64_t *computed; // per pass: product items done
 } gemm_t;
 
-/** X block b (16 tokens) into its slot of the pass buffer: [units][16], 16×16 transposes of 32-bit units. */
+/** Where 16-token block b of X is packed: [units][16], in the buffer half of its pass. */
+static inline uint32_t *packed_block(const gemm_t *g, int64_t b) {
+    return g->xp + ((b / PASS_BLOCKS) % 2 * PASS_BLOCKS + b % PASS_BLOCKS) * g->units * 16;
+}
+
+/** X block b (16 tokens) into its packed slot, by 16×16 transposes of 32-bit units. */
 __attribute__((target("avx512f")))
 static void pack_block(const gemm_t *g, int64_t b) {
     const int64_t units = g->units;
-    uint32_t *out = g->xp + ((b / PASS_BLOCKS) % 2 * PASS_BLOCKS + b % PASS_BLOCKS) * units * 16;
+    uint32_t *out = packed_block(g, b);
     const int64_t first = b * 16;
     const int rows = (int) (g->m - first < 16 ? g->m - first : 16);
     const uint32_t *src = (const uint32_t *) g->x + first * units;
@@ -130,12 +135,13 @@ static inline __attribute__((always_inline)) __m512 swiglu16(__m512 a, __m512 b,
 }
 
 /**
- * Token blocks b0 .. b0+U-1 against weight rows n0 .. n0+R-1 (and the same rows of W3 when gated);
- * U, R, gated and f32 are constants at each call, so the accumulators stay in registers.
+ * Token blocks b0 .. b0+U-1 against weight rows n0 .. n0+R-1 (and the same rows of W3 when gated),
+ * the outputs of the tile's token i to out_rows + i · STAGE_ROW elements; U, R, gated and f32
+ * are constants at each call, so the accumulators stay in registers.
  */
 __attribute__((target("avx512f,avx512bw,avx512bf16")))
-static inline __attribute__((always_inline)) void tile(const gemm_t *g, int64_t n0, int64_t b0, void *out_rows, const int U,
-                                                       const int R, const int gated, const int f32) {
+static inline __attribute__((always_inline)) void tile(const gemm_t *g, int64_t n0, int64_t b0, void *out_rows,
+                                                       const int U, const int R, const int gated, const int f32) {
     const int V = gated ? 2 * R : R;
     const int64_t units = g->units;
     const uint32_t *rows[TILE_ROWS];
@@ -151,7 +157,7 @@ static inline __attribute__((always_inline)) void tile(const gemm_t *g, int64_t 
             acc[u][v] = _mm512_setzero_ps();
         }
     }
-    const uint32_t *xb = g->xp + ((b0 / PASS_BLOCKS) % 2 * PASS_BLOCKS + b0 % PASS_BLOCKS) * units * 16;
+    const uint32_t *xb = packed_block(g, b0); // the tile's blocks follow it: a pass holds whole tiles
     for (int64_t p = 0; p < units; p++) {
         __m512i xv[TILE_BLOCKS];
         for (int u = 0; u < U; u++) {
@@ -166,7 +172,7 @@ static inline __attribute__((always_inline)) void tile(const gemm_t *g, int64_t 
         }
     }
     // the epilogue in vectors (bias, gate, BF16 rounding), then each token's R outputs stored
-    // one by one: the outputs of a row of Y lie across the accumulators of a tile
+    // one by one into the staging block: the outputs of a token lie across the tile's accumulators
     union {
         float f[TILE_ROWS][TILE_BLOCKS * 16];
         uint16_t h[TILE_ROWS][TILE_BLOCKS * 16];
