@@ -71,7 +71,7 @@ final class ContinuousBatchScheduler implements Runnable {
     private volatile long decodeRows;
     private float[] decodeLogits = new float[0]; // the decode steps' logits, reused (model thread only)
     private volatile long prefillTokens;
-    private boolean trimPending;            // an image prefill freed memory since the last trim (model thread, under lock)
+    private boolean trimPending;            // an image prefill freed memory since the last trim (model thread only)
     private volatile long heapTrims;
     private volatile long prefillNanos;
     private volatile long decodeTokens;
@@ -318,12 +318,7 @@ final class ContinuousBatchScheduler implements Runnable {
         // they go back to the OS once the engine is idle (admit), not after every prefill: the next
         // prefill would fault all of them in again (mid-size model, 5 tiles: 20 % of its time)
         if (prefillTokens - tokensBefore >= model.tokensPerTile()) {
-            lock.lock();
-            try {
-                trimPending = true;
-            } finally {
-                lock.unlock();
-            }
+            trimPending = true;
         }
     }
 

@@ -166,9 +166,9 @@ public final class PackedLinear implements AutoCloseable {
         try (Tensor x32 = Tensor.of(xv, m, k); Tensor w32 = Tensor.of(wv, n, k);
              Tensor x = x32.to(dtype); Tensor w = w32.to(dtype);
              Tensor plain = Dispatcher.call("aten::linear", "", x, w, null);
-             Tensor packedWeight = Dispatcher.call("mkldnn::_reorder_linear_weight", "", w, null);
-             Tensor packed = Tensor.adopt(TorchBridge.get().cpuLinearPointwise(x.live(), packedWeight.live(),
-                     MemorySegment.NULL))) {
+             PackedLinear layer = new PackedLinear(Dispatcher.call("mkldnn::_reorder_linear_weight", "", w, null),
+                     null, true, n, k);
+             Tensor packed = layer.apply(x)) {
             float[] a = packed.toFloatArray();
             float[] b = plain.toFloatArray();
             double worst = 0;
