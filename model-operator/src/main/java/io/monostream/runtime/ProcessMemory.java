@@ -20,6 +20,19 @@ public final class ProcessMemory {
         return field("VmHWM:");
     }
 
+    /**
+     * Starts the peak ({@link #peakResident()}) afresh from the current resident memory (writes 5 to
+     * /proc/self/clear_refs, Linux 4.0+); whether it could.
+     */
+    public static boolean resetPeak() {
+        try {
+            Files.writeString(Path.of("/proc/self/clear_refs"), "5");
+            return true;
+        } catch (IOException | SecurityException e) {
+            return false;
+        }
+    }
+
     public static long residentAnonymous() {
         return field("RssAnon:");
     }
