@@ -12,6 +12,7 @@ import io.monostream.runtime.ProcessMemory;
 import io.monostream.torch.DType;
 import io.monostream.torch.Device;
 import io.monostream.torch.Dispatcher;
+import io.monostream.torch.NativeHeap;
 import io.monostream.torch.Tensor;
 
 import java.io.IOException;
@@ -284,6 +285,7 @@ public final class EngineBenchmark {
         // BF16 first. Its peak is counted from just before its engine opens, so the limits'
         // 1 GiB buffer, measured before it, is not in the engine's figure.
         Limits.Before before16 = Limits.Before.measure(DType.BF16);
+        NativeHeap.trim(); // what the limits freed is not the engine's either
         System.gc();
         long baseline = ProcessMemory.resident();
         boolean peakReset = ProcessMemory.resetPeak();
