@@ -32,11 +32,16 @@ public final class EngineBenchmark {
     /** One line of the printed table. */
     public record Line(String measure, String value, String target) {}
 
+    /** Image requests the given-checkpoint bench submits at once to measure concurrent prefill. */
+    static final int CONCURRENT_IMAGES = 4;
+
     private final int threads;
+    private final int maxPrefillTokens;
     private final List<Line> lines = new ArrayList<>();
 
-    public EngineBenchmark(int threads) {
+    public EngineBenchmark(int threads, int maxPrefillTokens) {
         this.threads = threads;
+        this.maxPrefillTokens = maxPrefillTokens;
     }
 
     // ---------------------------------------------------------------- one engine's figures
@@ -51,7 +56,8 @@ public final class EngineBenchmark {
     }
 
     private EngineOptions.Builder options(Path model, String dtype) {
-        return EngineOptions.builder(model).dtype(dtype).threads(threads).maxBatch(8).queueCapacity(64);
+        return EngineOptions.builder(model).dtype(dtype).threads(threads).maxBatch(8).queueCapacity(64)
+                .maxPrefillTokens(maxPrefillTokens);
     }
 
     /** The image request of every image figure: "Describe the image." with {@code newTokens} to generate. */
@@ -71,6 +77,54 @@ public final class EngineBenchmark {
             seconds[i] = engine.generateNow(request).timings().prefillNanos() / 1e9;
         }
         return new Prefill(median(seconds), warm);
+    }
+
+    /**
+     * {@code count} image requests on different images submitted at once (the given image with one
+     * pixel changed per request, so they share no prefill): {seconds until every first token, MB
+     * that resident memory rose above where it stood}, each the median of 3 runs after a warm-up;
+     * before each run the C heap is trimmed and the peak reset. How far prefill working memory
+     * grows with concurrent images, which the engine bounds by its prefill pass.
+     */
+    private static double[] concurrentImages(Engine engine, byte[] image, int maxTiles, int count) {
+        List<GenerationRequest> requests = new ArrayList<>();
+        for (int i = 0; i < count; i++) {
+            requests.add(imageRequest("concurrent-" + i, variant(image, i), maxTiles, 1));
+        }
+        double[] seconds = new double[3];
+        double[] rise = new double[3];
+        for (int run = -1; run < seconds.length; run++) {
+            NativeHeap.trim();
+            long before = ProcessMemory.resident();
+            boolean reset = ProcessMemory.resetPeak();
+            long t0 = System.nanoTime();
+            engine.submitAll(requests).forEach(CompletableFuture::join);
+            long t1 = System.nanoTime();
+            if (run >= 0) {
+                seconds[run] = (t1 - t0) / 1e9;
+                rise[run] = reset ? (ProcessMemory.peakResident() - before) / (double) (1 << 20) : Double.NaN;
+            }
+        }
+        return new double[] {median(seconds), median(rise)};
+    }
+
+    /** {@code image} as a PNG with its top-left pixel set from {@code seed}: a different image for the engine. */
+    private static byte[] variant(byte[] image, int seed) {
+        try {
+            java.awt.image.BufferedImage decoded = javax.imageio.ImageIO.read(new java.io.ByteArrayInputStream(image));
+            if (decoded == null) {
+                throw new IllegalArgumentException("the image cannot be decoded by ImageIO to make variants of it");
+            }
+            java.awt.image.BufferedImage copy = new java.awt.image.BufferedImage(decoded.getWidth(), decoded.getHeight(),
+                    java.awt.image.BufferedImage.TYPE_INT_RGB);
+            copy.getGraphics().drawImage(decoded, 0, 0, null);
+            copy.setRGB(0, 0, 0x10101 * (seed * 37 % 256));
+            java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+            javax.imageio.ImageIO.write(copy, "png", out);
+            return out.toByteArray();
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
     }
 
     /** Decode tokens/s between two snapshots of the engine's counters. */
@@ -358,6 +412,8 @@ public final class EngineBenchmark {
             double decode = decodeOne(engine);
             double[] decode8 = decodeMedian(engine, 8);
             double afterImage = decodeAfterImage(engine, image, maxTiles);
+            long peakSoFar = ProcessMemory.peakResident();
+            double[] concurrent = concurrentImages(engine, image, maxTiles, CONCURRENT_IMAGES);
             add("model", model.toString() + " (" + dtype + ", " + threads + " threads)", "");
             add("prompt", p.warm().promptTokens() + " tokens, " + p.warm().imageTiles() + " tiles", "");
             add("prefill seconds (median of 3 after warm-up)", String.format("%.3f", p.seconds()), "");
@@ -366,7 +422,11 @@ public final class EngineBenchmark {
             add("decode tokens/s, 8 concurrent sequences (same steps)", String.format("%.2f  (%.1f sequences per step on average)",
                     decode8[0], decode8[1]), "");
             add("decode tokens/s after the image prompt (32 greedy steps, median of 3)", String.format("%.2f", afterImage), "");
-            add("peak resident memory", (ProcessMemory.peakResident() >> 20) + " MB", "");
+            add("peak resident memory (before the concurrent images)", (peakSoFar >> 20) + " MB", "");
+            add(CONCURRENT_IMAGES + " image requests on different images at once: seconds to every first token",
+                    String.format("%.3f  (%.1f prompt tokens/s; passes of at most %d tokens)", concurrent[0],
+                            CONCURRENT_IMAGES * p.warm().promptTokens() / concurrent[0], maxPrefillTokens), "");
+            add("  resident memory rise during them (median of 3)", String.format("%.0f MB", concurrent[1]), "");
         }
         return lines;
     }

@@ -1,6 +1,7 @@
 package io.monostream.cli;
 
 import io.monostream.bench.EngineBenchmark;
+import io.monostream.runtime.EngineOptions;
 import io.monostream.runtime.TorchRuntime;
 
 import io.monostream.local.SampleImages;
@@ -23,22 +24,23 @@ final class BenchCommand {
     private BenchCommand() {}
 
     static int run(String[] args) throws IOException {
-        Flags flags = Flags.parse("bench", args, Set.of("model", "image", "max-tiles", "threads", "dtype", "work-dir"), Set.of("help", "keep"));
+        Flags flags = Flags.parse("bench", args, Set.of("model", "image", "max-tiles", "threads", "dtype", "work-dir", "max-prefill-tokens"), Set.of("help", "keep"));
         if (flags.has("help")) {
             System.out.println("""
-                    usage: bench [--threads N] [--max-tiles 4] [--work-dir DIR] [--keep]
-                           bench --model DIR --image FILE [--dtype f32|bf16] [--max-tiles N] [--threads N]
+                    usage: bench [--threads N] [--max-tiles 4] [--max-prefill-tokens N] [--work-dir DIR] [--keep]
+                           bench --model DIR --image FILE [--dtype f32|bf16] [--max-tiles N] [--threads N] [--max-prefill-tokens N]
                     Without --model: writes a mid-size random checkpoint (hidden 1024, 8 layers, vocabulary 92553) and prints,
                     as ratios from one run, BF16 vs FP32 prefill, prefill FLOP/s vs a plain matmul, decode vs the memory-
                     bandwidth limit, 8 sequences vs 1, caption+OCR shared prefix vs separate, peak memory vs weights.
                     With --model: prefill and 32 greedy decode steps of 1 and of 8 concurrent text sequences and of one sequence
-                    after the image prompt (each the median of 3 after a warm-up), peak memory for that checkpoint and image.""");
+                    after the image prompt (each the median of 3 after a warm-up), peak memory for that checkpoint and image.
+                    --max-prefill-tokens: the engine's prefill pass (default %d).""".formatted(EngineOptions.DEFAULT_MAX_PREFILL_TOKENS));
             return 0;
         }
         int threads = flags.getInt("threads", 2);
         int maxTiles = flags.getInt("max-tiles", 4);
         TorchRuntime.initialise(threads);
-        EngineBenchmark bench = new EngineBenchmark(threads);
+        EngineBenchmark bench = new EngineBenchmark(threads, flags.getInt("max-prefill-tokens", EngineOptions.DEFAULT_MAX_PREFILL_TOKENS));
         if (flags.has("model")) {
             byte[] image = Files.readAllBytes(flags.existingPath("image"));
             EngineBenchmark.print("monostream bench: given checkpoint", bench.model(flags.existingPath("model"),

@@ -1,5 +1,7 @@
 package io.monostream.job;
 
+import io.monostream.runtime.EngineOptions;
+
 import org.apache.flink.configuration.ConfigOption;
 import org.apache.flink.configuration.ConfigOptions;
 import org.apache.flink.configuration.Configuration;
@@ -52,6 +54,9 @@ public final class MonostreamOptions {
             .intType().defaultValue(8).withDescription("Sequences the engine decodes together (continuous batching).");
     public static final ConfigOption<Long> MODEL_KV_CACHE_BYTES = ConfigOptions.key("model.kv-cache-bytes")
             .longType().defaultValue(2L << 30).withDescription("KV cache memory the engine may reserve; a request reserves its prompt plus max_new_tokens when admitted.");
+    public static final ConfigOption<Integer> MODEL_MAX_PREFILL_TOKENS = ConfigOptions.key("model.max-prefill-tokens")
+            .intType().defaultValue(EngineOptions.DEFAULT_MAX_PREFILL_TOKENS).withDescription("Prompt tokens one prefill pass runs: requests"
+                    + " are prefilled together only while their prompts fit, longer prompts in chunks of this size; bounds prefill working memory.");
 
     public static final ConfigOption<Long> LIMIT_MAX_BYTES = ConfigOptions.key("limits.max-bytes")
             .longType().defaultValue(32L << 20).withDescription("Largest encoded image, in bytes.");

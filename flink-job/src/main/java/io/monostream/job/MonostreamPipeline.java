@@ -65,7 +65,7 @@ public final class MonostreamPipeline {
                 conf.get(MonostreamOptions.MODEL_DEVICE), conf.get(MonostreamOptions.MODEL_THREADS),
                 conf.get(MonostreamOptions.LIMIT_MAX_BYTES), conf.get(MonostreamOptions.LIMIT_MAX_PIXELS),
                 conf.get(MonostreamOptions.MODEL_QUEUE_CAPACITY), conf.get(MonostreamOptions.MODEL_MAX_BATCH),
-                conf.get(MonostreamOptions.MODEL_KV_CACHE_BYTES));
+                conf.get(MonostreamOptions.MODEL_KV_CACHE_BYTES), conf.get(MonostreamOptions.MODEL_MAX_PREFILL_TOKENS));
     }
 
     /**

@@ -22,7 +22,7 @@ public class OverloadedThenAnswering<IN, OUT> extends ModelAsyncFunction<IN, OUT
     private final int refusals;
 
     public OverloadedThenAnswering(ModelCallAdapter<IN, OUT> adapter, int refusals) {
-        super(new EngineSpec("unused", "f32", "cpu", 0, 1, 1, 1, 1, 1), adapter);
+        super(new EngineSpec("unused", "f32", "cpu", 0, 1, 1, 1, 1, 1, 1), adapter);
         this.refusals = refusals;
     }
 

@@ -21,7 +21,8 @@ public record EngineSpec(
         long maxImagePixels,
         int queueCapacity,
         int maxBatch,
-        long kvCacheBytes) implements Serializable {
+        long kvCacheBytes,
+        int maxPrefillTokens) implements Serializable {
 
     public EngineSpec {
         Objects.requireNonNull(modelDir, "modelDir");
@@ -29,13 +30,15 @@ public record EngineSpec(
 
     public static EngineSpec of(EngineOptions o) {
         return new EngineSpec(o.modelDir().toString(), o.dtype(), o.device(), o.threads(),
-                o.imageLimits().maxEncodedBytes(), o.imageLimits().maxPixels(), o.queueCapacity(), o.maxBatch(), o.kvCacheBytes());
+                o.imageLimits().maxEncodedBytes(), o.imageLimits().maxPixels(), o.queueCapacity(), o.maxBatch(), o.kvCacheBytes(),
+                o.maxPrefillTokens());
     }
 
     public EngineOptions toOptions() {
         return EngineOptions.builder(Path.of(modelDir)).dtype(dtype).device(device).threads(threads)
                 .imageLimits(new ImageLimits(maxImageBytes, maxImagePixels))
-                .queueCapacity(queueCapacity).maxBatch(maxBatch).kvCacheBytes(kvCacheBytes).build();
+                .queueCapacity(queueCapacity).maxBatch(maxBatch).kvCacheBytes(kvCacheBytes)
+                .maxPrefillTokens(maxPrefillTokens).build();
     }
 
     /** One engine per (checkpoint, dtype, device) per JVM: the rest of the spec is the first user's. */

@@ -70,6 +70,8 @@ public class ModelAsyncFunction<IN, OUT> extends RichAsyncFunction<IN, OUT> {
         g.gauge("running", (Gauge<Integer>) () -> stats(c).running());
         g.gauge("lastDecodeBatch", (Gauge<Integer>) () -> stats(c).lastDecodeBatch());
         g.gauge("meanDecodeBatch", (Gauge<Double>) () -> stats(c).meanDecodeBatch());
+        g.gauge("prefillPasses", (Gauge<Long>) () -> stats(c).prefillPasses());
+        g.gauge("largestPrefillPass", (Gauge<Integer>) () -> stats(c).largestPrefillPass());
         g.gauge("prefillTokensPerSecond", (Gauge<Double>) () -> stats(c).prefillTokensPerSecond());
         g.gauge("decodeTokensPerSecond", (Gauge<Double>) () -> stats(c).decodeTokensPerSecond());
         g.gauge("meanTimeToFirstTokenMs", (Gauge<Double>) () -> stats(c).meanTimeToFirstTokenMillis());

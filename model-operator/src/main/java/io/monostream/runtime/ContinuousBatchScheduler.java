@@ -1,6 +1,8 @@
 package io.monostream.runtime;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import io.monostream.model.KvCache;
@@ -26,9 +28,11 @@ import java.util.concurrent.locks.ReentrantLock;
 /**
  * The model thread's loop: continuous batching with shared image prefixes.
  *
- * <p>Each iteration admits waiting groups while the batch has slots and the KV budget has room
- * (a group is one request, or several requests on the same image that share its prefill),
- * prefills them together, then runs one decode step over every running sequence. A finished,
+ * <p>Each iteration admits waiting groups while the batch has slots, the KV budget has room and
+ * their prompts fit one prefill pass of {@code maxPrefillTokens} (a group is one request, or
+ * several requests on the same image that share its prefill; the first group is admitted whatever
+ * its length), prefills them together in passes of at most that many tokens (a longer prompt in
+ * chunks), then runs one decode step over every running sequence. A finished,
  * expired or cancelled sequence leaves at once and frees its KV reservation; a waiting one joins
  * at the next iteration. A batch that fails is retried one group or sequence at a time, so a bad
  * request fails alone.
@@ -53,6 +57,7 @@ final class ContinuousBatchScheduler implements Runnable {
     private final MonoInternVL model;
     private final int maxBatch;
     private final long kvBudgetBytes;
+    private final int maxPrefillTokens;
     private final int threads;
     private final ReentrantLock lock = new ReentrantLock();
     private final Condition work = lock.newCondition();
@@ -71,6 +76,8 @@ final class ContinuousBatchScheduler implements Runnable {
     private volatile long decodeRows;
     private float[] decodeLogits = new float[0]; // the decode steps' logits, reused (model thread only)
     private volatile long prefillTokens;
+    private volatile long prefillPasses;
+    private volatile int largestPrefillPass;
     private boolean trimPending;            // an image prefill freed memory since the last trim (model thread only)
     private volatile long heapTrims;
     private volatile long prefillNanos;
@@ -79,11 +86,12 @@ final class ContinuousBatchScheduler implements Runnable {
     private volatile long firstTokens;
     private volatile long firstTokenNanos;
 
-    ContinuousBatchScheduler(Generator generator, int maxBatch, long kvBudgetBytes, int threads) {
+    ContinuousBatchScheduler(Generator generator, int maxBatch, long kvBudgetBytes, int maxPrefillTokens, int threads) {
         this.generator = generator;
         this.model = generator.model();
         this.maxBatch = maxBatch;
         this.kvBudgetBytes = kvBudgetBytes;
+        this.maxPrefillTokens = maxPrefillTokens;
         this.threads = threads;
     }
 
@@ -131,7 +139,7 @@ final class ContinuousBatchScheduler implements Runnable {
                 decodeNanos,
                 decodeSeconds == 0 ? 0 : decodeTokens / decodeSeconds,
                 firstTokens == 0 ? 0 : firstTokenNanos / 1e6 / firstTokens,
-                kvReserved, kvBudgetBytes);
+                kvReserved, kvBudgetBytes, prefillPasses, largestPrefillPass);
     }
 
     /** How many times the idle engine has given free C heap memory back to the OS. */
@@ -208,6 +216,7 @@ final class ContinuousBatchScheduler implements Runnable {
             }
             Instant now = Instant.now();
             int slots = maxBatch - running.size();
+            long prefillRoom = maxPrefillTokens;
             Iterator<Group> it = waiting.iterator();
             while (it.hasNext()) {
                 Group g = it.next();
@@ -224,9 +233,14 @@ final class ContinuousBatchScheduler implements Runnable {
                 if (kvReserved + need > kvBudgetBytes) {
                     break;
                 }
+                int prompt = prefillTokens(g);
+                if (!admitted.isEmpty() && prompt > prefillRoom) {
+                    break;
+                }
                 it.remove();
                 kvReserved += need;
                 slots -= g.members().size();
+                prefillRoom -= prompt;
                 admitted.add(g);
             }
             if (!admitted.isEmpty()) {
@@ -272,6 +286,23 @@ final class ContinuousBatchScheduler implements Runnable {
         }
         waitingCount = waiting.size();
         return slots;
+    }
+
+    /** Prompt tokens the group's prefill runs: a shared image prefix once, then each member's own suffix. */
+    private int prefillTokens(Group g) {
+        int total = 0;
+        for (Sequence s : g.members()) {
+            total += s.prepared.inputIds().length;
+        }
+        if (g.members().size() > 1) {
+            int prefix = imagePrefixLength(g.members().get(0).prepared.inputIds());
+            for (int i = 1; i < g.members().size(); i++) {
+                if (startsWith(g.members().get(i).prepared.inputIds(), g.members().get(0).prepared.inputIds(), prefix)) {
+                    total -= prefix;
+                }
+            }
+        }
+        return total;
     }
 
     /** Completes a waiting sequence whose deadline passed or whose caller cancelled; true if so. */
@@ -362,16 +393,19 @@ final class ContinuousBatchScheduler implements Runnable {
                     tokens += s.prepared.inputIds().length;
                 }
             }
-            NDArray hidden = model.forward(step, chunks);
-            int row = 0;
+            boolean[] whole = new boolean[chunks.size()];
+            for (int i = 0, w = 0; i < chunks.size(); i++) {
+                whole[i] = w < wholes.size() && chunks.get(i).cache() == wholes.get(w).cache;
+                w += whole[i] ? 1 : 0;
+            }
+            float[][] lastLogits = forwardInPasses(step, chunks, whole);
             int wholeAt = 0;
             List<Sequence> suffixOwners = new ArrayList<>();
             List<SequenceChunk> suffixes = new ArrayList<>();
             int sharedAt = 0;
-            for (SequenceChunk c : chunks) {
-                row += c.ids().length;
-                if (wholeAt < wholes.size() && c.cache() == wholes.get(wholeAt).cache) {
-                    wholes.get(wholeAt++).firstLogits = model.logits(hidden.get(row - 1)).toFloatArray();
+            for (int i = 0; i < chunks.size(); i++) {
+                if (whole[i]) {
+                    wholes.get(wholeAt++).firstLogits = lastLogits[i];
                 } else {
                     Group g = shared.get(sharedAt);
                     KvCache prefixCache = prefixCaches.get(sharedAt++);
@@ -386,11 +420,11 @@ final class ContinuousBatchScheduler implements Runnable {
                 }
             }
             if (!suffixes.isEmpty()) {
-                NDArray h = model.forward(step, suffixes);
-                int r = 0;
+                boolean[] all = new boolean[suffixes.size()];
+                Arrays.fill(all, true);
+                float[][] suffixLogits = forwardInPasses(step, suffixes, all);
                 for (int i = 0; i < suffixes.size(); i++) {
-                    r += suffixes.get(i).ids().length;
-                    suffixOwners.get(i).firstLogits = model.logits(h.get(r - 1)).toFloatArray();
+                    suffixOwners.get(i).firstLogits = suffixLogits[i];
                 }
             }
             for (KvCache c : prefixCaches) {
@@ -413,24 +447,89 @@ final class ContinuousBatchScheduler implements Runnable {
         runningCount = running.size();
     }
 
+    /**
+     * Runs the chunks through the decoder in passes of at most {@code maxPrefillTokens} rows, in
+     * order; a chunk longer than a pass's room is split across passes, its image rows with it, and
+     * its later pieces attend to the earlier ones through its cache. Each pass's intermediates are
+     * freed before the next, so a prefill's working memory is bounded by the budget, not by the
+     * prompts. Returns each chunk's last-token fp32 logits where {@code wanted}, null elsewhere.
+     */
+    private float[][] forwardInPasses(NDManager step, List<SequenceChunk> chunks, boolean[] wanted) {
+        float[][] logits = new float[chunks.size()][];
+        int[] tokensDone = new int[chunks.size()];
+        int[] imageRowsDone = new int[chunks.size()];
+        int first = 0;
+        while (first < chunks.size()) {
+            List<SequenceChunk> pass = new ArrayList<>();
+            List<Integer> owners = new ArrayList<>();
+            int room = maxPrefillTokens;
+            for (int i = first; i < chunks.size() && room > 0; i++) {
+                SequenceChunk c = chunks.get(i);
+                int from = tokensDone[i];
+                int n = Math.min(c.ids().length - from, room);
+                if (n == 0) {
+                    continue;
+                }
+                int[] ids = n == c.ids().length ? c.ids() : Arrays.copyOfRange(c.ids(), from, from + n);
+                int visual = 0;
+                for (int id : ids) {
+                    visual += id == model.imageContextId() ? 1 : 0;
+                }
+                NDArray rows = visual == 0 ? null : n == c.ids().length ? c.imageRows()
+                        : c.imageRows().get("{}:{}", imageRowsDone[i], imageRowsDone[i] + visual);
+                pass.add(new SequenceChunk(ids, rows, c.cache()));
+                owners.add(i);
+                tokensDone[i] += n;
+                imageRowsDone[i] += visual;
+                room -= n;
+            }
+            prefillPasses++;
+            largestPrefillPass = Math.max(largestPrefillPass, maxPrefillTokens - room);
+            try (NDManager scope = step.newSubManager()) {
+                NDArray hidden = model.forward(scope, pass);
+                int row = 0;
+                for (int k = 0; k < pass.size(); k++) {
+                    int i = owners.get(k);
+                    row += pass.get(k).ids().length;
+                    if (wanted[i] && tokensDone[i] == chunks.get(i).ids().length) {
+                        logits[i] = model.logits(hidden.get(row - 1)).toFloatArray();
+                    }
+                }
+            }
+            while (first < chunks.size() && tokensDone[first] == chunks.get(first).ids().length) {
+                first++;
+            }
+        }
+        return logits;
+    }
+
     private static boolean startsWith(int[] ids, int[] prefix) {
-        return ids.length > prefix.length && Arrays.equals(ids, 0, prefix.length, prefix, 0, prefix.length);
+        return startsWith(ids, prefix, prefix.length);
+    }
+
+    /** Whether {@code ids} is longer than {@code length} and starts with {@code prefix}'s first {@code length} ids. */
+    private static boolean startsWith(int[] ids, int[] prefix, int length) {
+        return ids.length > length && Arrays.equals(ids, 0, length, prefix, 0, length);
     }
 
     /** The prompt ids every member shares: up to and including {@code </img>}. */
     private int[] sharedPrefix(Group g) {
         int[] first = g.members().get(0).prepared.inputIds();
-        int end = -1;
-        for (int i = first.length - 1; i >= 0; i--) {
-            if (first[i] == generator.imageEndId()) {
-                end = i + 1;
-                break;
-            }
-        }
-        if (end < 0) {
+        int end = imagePrefixLength(first);
+        if (end == 0) {
             throw new IllegalStateException("a shared group without an image block");
         }
         return Arrays.copyOf(first, end);
+    }
+
+    /** Ids up to and including the last {@code </img>}; 0 without an image block. */
+    private int imagePrefixLength(int[] ids) {
+        for (int i = ids.length - 1; i >= 0; i--) {
+            if (ids[i] == generator.imageEndId()) {
+                return i + 1;
+            }
+        }
+        return 0;
     }
 
     private NDArray embedImage(NDManager step, PreprocessedImage image) {
@@ -438,14 +537,29 @@ final class ContinuousBatchScheduler implements Runnable {
             return null;
         }
         int s = image.tileSize();
-        // the vision intermediates (about 15 MB per tile in BF16) are freed here, not held through
-        // the decoder layers of the prefill with the rest of the step
-        try (NDManager vision = step.newSubManager()) {
-            NDArray pixels = vision.create(image.pixelValues(), new Shape(image.tileCount(), 3, s, s));
-            NDArray rows = model.embedImages(pixels);
-            rows.attach(step);
-            return rows;
+        int tiles = image.tileCount();
+        // the tiles go through the patch embedding a pass's worth of tokens at a time, and each
+        // pass's intermediates (about 15 MB per tile in BF16) are freed before the next one, not
+        // held through the decoder layers of the prefill with the rest of the step
+        int perPass = Math.max(1, maxPrefillTokens / model.tokensPerTile());
+        float[] pixels = image.pixelValues();
+        int tileFloats = 3 * s * s;
+        NDList parts = new NDList();
+        for (int t = 0; t < tiles; t += perPass) {
+            int n = Math.min(perPass, tiles - t);
+            try (NDManager vision = step.newSubManager()) {
+                float[] slice = n == tiles ? pixels : Arrays.copyOfRange(pixels, t * tileFloats, (t + n) * tileFloats);
+                NDArray rows = model.embedImages(vision.create(slice, new Shape(n, 3, s, s)));
+                rows.attach(step);
+                parts.add(rows);
+            }
         }
+        if (parts.size() == 1) {
+            return parts.get(0);
+        }
+        NDArray rows = NDArrays.concat(parts, 0);
+        parts.close();
+        return rows;
     }
 
     // ---------------------------------------------------------------- decode

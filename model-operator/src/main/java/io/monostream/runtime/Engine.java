@@ -47,7 +47,8 @@ public final class Engine implements AutoCloseable {
         this.options = options;
         this.manager = manager;
         this.generator = generator;
-        this.scheduler = new ContinuousBatchScheduler(generator, options.maxBatch(), options.kvCacheBytes(), options.threads());
+        this.scheduler = new ContinuousBatchScheduler(generator, options.maxBatch(), options.kvCacheBytes(),
+                options.maxPrefillTokens(), options.threads());
         this.modelThread = Thread.ofPlatform().name("monostream-model-" + generator.modelName()).daemon().unstarted(scheduler);
         this.preprocessing = Executors.newSingleThreadExecutor(
                 Thread.ofPlatform().name("monostream-preprocess-" + generator.modelName()).daemon().factory());
@@ -62,9 +63,9 @@ public final class Engine implements AutoCloseable {
             Generator generator = Generator.load(options, manager);
             Engine engine = new Engine(options, manager, generator);
             engine.modelThread.start();
-            LOG.info("loaded {} ({} {}) in {} ms; KV budget {} MiB, batch {}", generator.modelName(), options.dtype(),
-                    options.device(), TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start),
-                    options.kvCacheBytes() >> 20, options.maxBatch());
+            LOG.info("loaded {} ({} {}) in {} ms; KV budget {} MiB, batch {}, prefill passes of {} tokens", generator.modelName(),
+                    options.dtype(), options.device(), TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start),
+                    options.kvCacheBytes() >> 20, options.maxBatch(), options.maxPrefillTokens());
             return engine;
         } catch (RuntimeException e) {
             manager.close();

@@ -19,6 +19,10 @@ import java.util.Objects;
  * @param maxBatch sequences decoded together (continuous batching)
  * @param kvCacheBytes KV cache memory the engine may reserve; a request reserves prompt plus
  *     max_new_tokens at admission, and one that can never fit is refused
+ * @param maxPrefillTokens prompt tokens one prefill pass runs through the decoder (and image tiles
+ *     of at most that many tokens through the patch embedding): requests are admitted together
+ *     only while their prompts fit, and a longer prompt is prefilled in chunks of this size, so a
+ *     prefill's working memory is bounded by it, not by the prompts in the queue
  */
 public record EngineOptions(
         Path modelDir,
@@ -28,17 +32,19 @@ public record EngineOptions(
         ImageLimits imageLimits,
         int queueCapacity,
         int maxBatch,
-        long kvCacheBytes) {
+        long kvCacheBytes,
+        int maxPrefillTokens) {
 
     public static final long DEFAULT_KV_CACHE_BYTES = 2L << 30;
+    public static final int DEFAULT_MAX_PREFILL_TOKENS = 2048;
 
     public EngineOptions {
         Objects.requireNonNull(modelDir, "modelDir");
         Objects.requireNonNull(imageLimits, "imageLimits");
         dtype = dtype == null ? "f32" : dtype.toLowerCase(java.util.Locale.ROOT);
         device = device == null ? "cpu" : device.toLowerCase(java.util.Locale.ROOT);
-        if (queueCapacity < 1 || maxBatch < 1 || threads < 0 || kvCacheBytes < 1) {
-            throw new IllegalArgumentException("queueCapacity, maxBatch and kvCacheBytes must be >= 1 and threads >= 0");
+        if (queueCapacity < 1 || maxBatch < 1 || threads < 0 || kvCacheBytes < 1 || maxPrefillTokens < 1) {
+            throw new IllegalArgumentException("queueCapacity, maxBatch, kvCacheBytes and maxPrefillTokens must be >= 1 and threads >= 0");
         }
     }
 
@@ -55,6 +61,7 @@ public record EngineOptions(
         private int queueCapacity = 64;
         private int maxBatch = 8;
         private long kvCacheBytes = DEFAULT_KV_CACHE_BYTES;
+        private int maxPrefillTokens = DEFAULT_MAX_PREFILL_TOKENS;
 
         private Builder(Path modelDir) {
             this.modelDir = modelDir;
@@ -67,9 +74,10 @@ public record EngineOptions(
         public Builder queueCapacity(int v) { this.queueCapacity = v; return this; }
         public Builder maxBatch(int v) { this.maxBatch = v; return this; }
         public Builder kvCacheBytes(long v) { this.kvCacheBytes = v; return this; }
+        public Builder maxPrefillTokens(int v) { this.maxPrefillTokens = v; return this; }
 
         public EngineOptions build() {
-            return new EngineOptions(modelDir, dtype, device, threads, imageLimits, queueCapacity, maxBatch, kvCacheBytes);
+            return new EngineOptions(modelDir, dtype, device, threads, imageLimits, queueCapacity, maxBatch, kvCacheBytes, maxPrefillTokens);
         }
     }
 }

@@ -15,6 +15,10 @@ package io.monostream.runtime;
  * @param meanTimeToFirstTokenMillis submit to first generated token, mean over finished prefills
  * @param kvBytesReserved KV cache bytes reserved by admitted sequences
  * @param kvBytesBudget the KV cache budget
+ * @param prefillPasses decoder passes the prefills took (one per batch of prompts that fit the
+ *     prefill pass, more for a prompt longer than it)
+ * @param largestPrefillPass the most prompt tokens one prefill pass has run (at most the engine's
+ *     {@link EngineOptions#maxPrefillTokens()})
  */
 public record EngineStats(
         int inFlight,
@@ -31,7 +35,9 @@ public record EngineStats(
         double decodeTokensPerSecond,
         double meanTimeToFirstTokenMillis,
         long kvBytesReserved,
-        long kvBytesBudget) {
+        long kvBytesBudget,
+        long prefillPasses,
+        int largestPrefillPass) {
     /** All zeros: no engine behind (metrics before the engine opened). */
-    public static final EngineStats NONE = new EngineStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    public static final EngineStats NONE = new EngineStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 }

@@ -119,7 +119,7 @@ class ModelAsyncFunctionTest {
 
     @BeforeEach
     void open() throws Exception {
-        function = new ModelAsyncFunction<>(new EngineSpec("unused", "f32", "cpu", 0, 1, 1, 1, 1, 1), new StringCall()) {
+        function = new ModelAsyncFunction<>(new EngineSpec("unused", "f32", "cpu", 0, 1, 1, 1, 1, 1, 1), new StringCall()) {
             @Override
             ModelClient connect(EngineSpec spec) {
                 return client;

@@ -35,7 +35,7 @@ class ContinuousBatchSchedulerTest {
     private static byte[] square;
     private static byte[] wide;
     private static byte[] small;
-    /** One request at a time: the reference the batched runs must match. */
+    /** One request at a time, each prompt in one pass: the reference the batched and chunked runs must match. */
     private static Engine serial;
 
     @BeforeAll
@@ -43,7 +43,7 @@ class ContinuousBatchSchedulerTest {
         square = Files.readAllBytes(TestModels.image("square-448.png"));
         wide = Files.readAllBytes(TestModels.image("wide-700x500.png"));
         small = Files.readAllBytes(TestModels.image("small-37x23.png"));
-        serial = Engine.open(options().maxBatch(1).build());
+        serial = Engine.open(options().maxBatch(1).maxPrefillTokens(1 << 20).build()); // each prompt in one pass
     }
 
     @AfterAll
@@ -95,6 +95,57 @@ class ContinuousBatchSchedulerTest {
             }
             assertTrue(batched.stats().meanDecodeBatch() > 1.5, "decode steps were batched: " + batched.stats());
             assertEquals(0, batched.stats().kvBytesReserved());
+        }
+    }
+
+    @Test
+    void prefillPassesStayWithinTheirBudgetAndChunkingChangesNoToken() {
+        List<GenerationRequest> requests = new ArrayList<>(mixedRequests());
+        requests.add(GenerationRequest.builder("fork-c").image(square).maxTiles(2).task(Task.CAPTION).maxNewTokens(6).build());
+        requests.add(GenerationRequest.builder("fork-o").image(square).maxTiles(2).task(Task.OCR).maxNewTokens(6).build());
+        int budget = 100; // under one tile's 256 image tokens: every image prompt is chunked, its tiles embedded one at a time
+        try (Engine chunked = Engine.open(options().maxBatch(8).maxPrefillTokens(budget).build())) {
+            List<CompletableFuture<GenerationResult>> futures = new ArrayList<>();
+            for (GenerationRequest r : requests.subList(0, requests.size() - 2)) {
+                futures.add(chunked.submit(r));
+            }
+            futures.addAll(chunked.submitAll(requests.subList(requests.size() - 2, requests.size())));
+            long promptTokens = 0;
+            for (int i = 0; i < requests.size(); i++) {
+                GenerationResult alone = serial.generateNow(requests.get(i));
+                GenerationResult inPasses = join(futures.get(i));
+                assertArrayEquals(alone.generatedIds(), inPasses.generatedIds(), requests.get(i).requestId());
+                assertEquals(alone.text(), inPasses.text());
+                promptTokens += alone.promptTokens();
+            }
+            EngineStats stats = chunked.stats();
+            assertTrue(stats.largestPrefillPass() <= budget && stats.largestPrefillPass() > budget / 2, stats.toString());
+            assertTrue(stats.prefillPasses() >= stats.prefillTokens() / budget, stats.toString());
+            assertTrue(stats.prefillTokens() < promptTokens, "the caption and OCR pair shared its image prefix: " + stats);
+            assertEquals(0, stats.kvBytesReserved());
+        }
+        EngineStats reference = serial.stats();
+        assertTrue(reference.largestPrefillPass() > budget, "the reference ran whole prompts: " + reference);
+    }
+
+    @Test
+    void requestsArePrefilledTogetherOnlyWhileTheirPromptsFitOnePass() {
+        int prompt = serial.generateNow(GenerationRequest.builder("probe").image(square).maxTiles(1).question("Describe the image.")
+                .maxNewTokens(1).build()).promptTokens();
+        List<GenerationRequest> requests = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            requests.add(GenerationRequest.builder("p" + i).image(i % 2 == 0 ? square : wide).maxTiles(1)
+                    .question("Describe the image.").maxNewTokens(2).build());
+        }
+        // room for two of these prompts in a pass, not three
+        try (Engine engine = Engine.open(options().maxBatch(8).maxPrefillTokens(2 * prompt + prompt / 2).build())) {
+            List<CompletableFuture<GenerationResult>> futures = requests.stream().map(engine::submit).toList();
+            for (int i = 0; i < requests.size(); i++) {
+                assertArrayEquals(serial.generateNow(requests.get(i)).generatedIds(), join(futures.get(i)).generatedIds());
+            }
+            EngineStats stats = engine.stats();
+            assertTrue(stats.largestPrefillPass() <= 2 * prompt + prompt / 2, stats.toString());
+            assertTrue(stats.prefillPasses() >= 2, stats.toString());
         }
     }
 
