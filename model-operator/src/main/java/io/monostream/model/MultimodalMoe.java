@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.index.NDIndex;
+import io.monostream.torch.Aten;
 import io.monostream.torch.DType;
 import io.monostream.torch.FusedMoeKernel;
 import io.monostream.torch.Tensor;
@@ -106,7 +107,7 @@ public final class MultimodalMoe {
                 java.util.Arrays.fill(mask, run.start(), run.end(), 1f);
             }
         }
-        NDArray m = x.getManager().create(mask).reshape(runs.length(), 1);
+        NDArray m = Aten.fromFloats(x.getManager(), mask, runs.length(), 1);
         return textOut.mul(m.neg().add(1f)).add(visualOut.mul(m));
     }
 

@@ -79,15 +79,7 @@ final class RotaryEmbedding {
     }
 
     private NDArray onDevice(NDManager manager, float[] values, int length) {
-        io.monostream.torch.Device device = io.monostream.torch.Device.of(manager.getDevice());
-        try (io.monostream.torch.Tensor host = io.monostream.torch.Tensor.of(values, length, headDim)) {
-            if (device.type() == io.monostream.torch.Device.Type.CPU) {
-                return host.toNDArray(manager);
-            }
-            try (io.monostream.torch.Tensor there = host.to(device)) {
-                return there.toNDArray(manager);
-            }
-        }
+        return io.monostream.torch.Aten.fromFloats(manager, values, length, headDim);
     }
 
     /** inv_freq_i = 1 / base^(2i/d), computed by libtorch in fp32 exactly as the reference does. */

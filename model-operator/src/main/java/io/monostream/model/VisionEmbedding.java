@@ -77,7 +77,7 @@ final class VisionEmbedding {
         NDManager m = weights.manager();
         NDArray result;
         if (tableGrid == grid) {
-            result = m.create(patches, new Shape(grid, grid, channels));
+            result = Aten.fromFloats(m, patches, grid, grid, channels);
         } else {
             // TorchBicubic works on [C][h][w]
             float[] chw = new float[patches.length];
@@ -88,7 +88,7 @@ final class VisionEmbedding {
                 }
             }
             float[] resized = TorchBicubic.resize(chw, channels, tableGrid, tableGrid, grid, grid);
-            result = m.create(resized, new Shape(channels, grid, grid)).transpose(1, 2, 0);
+            result = Aten.fromFloats(m, resized, channels, grid, grid).transpose(1, 2, 0);
         }
         NDArray rounded = weights.precision().round(result);
         weights.count(weights.precision().dtype(), (long) grid * grid * channels);

@@ -4,10 +4,10 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.Shape;
 import io.monostream.model.KvCache;
 import io.monostream.model.MonoInternVL;
 import io.monostream.model.SequenceChunk;
+import io.monostream.torch.Aten;
 import io.monostream.torch.NativeHeap;
 import io.monostream.vision.PreprocessedImage;
 import org.slf4j.Logger;
@@ -548,8 +548,7 @@ final class ContinuousBatchScheduler implements Runnable {
         for (int t = 0; t < tiles; t += perPass) {
             int n = Math.min(perPass, tiles - t);
             try (NDManager vision = step.newSubManager()) {
-                float[] slice = n == tiles ? pixels : Arrays.copyOfRange(pixels, t * tileFloats, (t + n) * tileFloats);
-                NDArray rows = model.embedImages(vision.create(slice, new Shape(n, 3, s, s)));
+                NDArray rows = model.embedImages(Aten.fromFloatSlice(vision, pixels, t * tileFloats, n, 3, s, s));
                 rows.attach(step);
                 parts.add(rows);
             }

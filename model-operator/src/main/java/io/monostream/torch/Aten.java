@@ -24,6 +24,8 @@ import java.util.Optional;
  *   <li>Throw: {@code toString} and {@code toFloatArray} (DJL cannot read an UNKNOWN type); cast
  *       to F32 first.</li>
  * </ul>
+ * In any dtype, {@code NDManager.create} from a Java array leaves its native copy to the garbage
+ * collector (a direct buffer the array keeps); the engine creates arrays with {@link #fromFloats}.
  */
 public final class Aten {
 
@@ -87,6 +89,27 @@ public final class Aten {
             Dispatcher.callInPlace("aten::zero_", "", t);
             return t.toNDArray(manager);
         }
+    }
+
+    /**
+     * An F32 array holding a copy of {@code values[from, from + numel(shape))}, on {@code manager}'s
+     * device and attached to it. Use this instead of DJL's {@code NDManager.create}: DJL copies
+     * into a direct {@link java.nio.ByteBuffer} that the array keeps, and that native memory stays
+     * until the garbage collector finds the buffer, long after the array is closed.
+     */
+    public static NDArray fromFloatSlice(NDManager manager, float[] values, int from, long... shape) {
+        Device device = Device.of(manager.getDevice());
+        try (Tensor host = Tensor.ofSlice(values, from, shape); Tensor there = host.to(device)) {
+            return there.toNDArray(manager);
+        }
+    }
+
+    /** {@link #fromFloatSlice} of all of {@code values}. */
+    public static NDArray fromFloats(NDManager manager, float[] values, long... shape) {
+        if (Tensor.numel(shape) != values.length) {
+            throw new IllegalArgumentException(values.length + " values do not fill " + java.util.Arrays.toString(shape));
+        }
+        return fromFloatSlice(manager, values, 0, shape);
     }
 
     /** A tensor sharing {@code x}'s storage; close it after the call. */

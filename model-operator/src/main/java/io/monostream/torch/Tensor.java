@@ -116,8 +116,17 @@ public final class Tensor implements AutoCloseable {
         if (numel(shape) != values.length) {
             throw new IllegalArgumentException(values.length + " values do not fill " + Arrays.toString(shape));
         }
+        return ofSlice(values, 0, shape);
+    }
+
+    /** A contiguous F32 CPU tensor holding a copy of {@code values[from, from + numel(shape))}. */
+    public static Tensor ofSlice(float[] values, int from, long... shape) {
+        long n = numel(shape);
+        if (from < 0 || from + n > values.length) {
+            throw new IllegalArgumentException(Arrays.toString(shape) + " from " + from + " runs past " + values.length + " values");
+        }
         Tensor t = empty(shape, DType.F32, Device.CPU);
-        MemorySegment.copy(values, 0, t.dataPointer(), ValueLayout.JAVA_FLOAT, 0, values.length);
+        MemorySegment.copy(values, from, t.dataPointer(), ValueLayout.JAVA_FLOAT, 0, (int) n);
         return t;
     }
 
