@@ -136,47 +136,22 @@ public final class Engine implements AutoCloseable {
         return groups;
     }
 
-    /**
-     * The last images preprocessed, so requests on the same bytes submitted one after the other
-     * (one event's tasks fanned out) share the decoded tiles, and the scheduler can let them share
-     * the prefill too. Touched by the preprocessing thread only.
-     */
-    private final java.util.LinkedHashMap<ImageKey, Generator.Prepared> recentImages = new java.util.LinkedHashMap<>(8, 0.75f, true) {
-        @Override
-        protected boolean removeEldestEntry(java.util.Map.Entry<ImageKey, Generator.Prepared> eldest) {
-            return size() > 8;
-        }
-    };
-
-    /** Image bytes and tile limit, compared by content. */
-    private record ImageKey(byte[] bytes, int maxTiles, int hash) {
-        static ImageKey of(GenerationRequest r) {
-            return new ImageKey(r.image(), r.maxTiles(), Arrays.hashCode(r.image()) * 31 + r.maxTiles());
-        }
-
-        @Override
-        public boolean equals(Object o) {
-            return o instanceof ImageKey k && k.hash == hash && k.maxTiles == maxTiles && Arrays.equals(k.bytes, bytes);
-        }
-
-        @Override
-        public int hashCode() {
-            return hash;
-        }
-    }
+    /** Touched by the preprocessing thread only. */
+    private final RecentImages recentImages = new RecentImages();
 
     /** Preprocesses one group (requests on the same image bytes) and hands it to the scheduler. */
     private void prepare(List<GenerationRequest> requests, List<CompletableFuture<GenerationResult>> futures, long submitted) {
-        ImageKey key = requests.get(0).image() == null ? null : ImageKey.of(requests.get(0));
-        Generator.Prepared shared = key == null ? null : recentImages.get(key);
+        GenerationRequest first = requests.get(0);
+        boolean image = first.image() != null;
+        Generator.Prepared shared = image ? recentImages.get(first) : null;
         List<Sequence> members = new ArrayList<>();
         for (int i = 0; i < requests.size(); i++) {
             CompletableFuture<GenerationResult> f = futures.get(i);
             try {
                 Generator.Prepared p = shared == null ? generator.prepare(requests.get(i)) : generator.prepareLike(shared, requests.get(i));
-                if (shared == null && key != null) {
+                if (shared == null && image) {
                     shared = p;
-                    recentImages.put(key, p);
+                    recentImages.put(first, p);
                 }
                 members.add(new Sequence(p, f, submitted));
             } catch (ImageRejectedException e) {
