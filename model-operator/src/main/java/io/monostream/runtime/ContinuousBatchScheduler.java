@@ -41,6 +41,11 @@ final class ContinuousBatchScheduler implements Runnable {
     private static final Logger LOG = LoggerFactory.getLogger(ContinuousBatchScheduler.class);
     /** How long the engine waits idle after an image prefill before it gives free C heap back to the OS. */
     static final long IDLE_BEFORE_TRIM_MILLIS = 500;
+    /**
+     * Prefill passes' worth of tiles that may wait preprocessed in the queue (their pixels are on
+     * the Java heap, 3 MB per 448 tile); beyond that the preprocessing thread waits for room.
+     */
+    static final int WAITING_IMAGE_PASSES = 4;
 
     /** Requests admitted together: several only when they share one image's prefill. */
     record Group(List<Sequence> members) {
@@ -58,9 +63,12 @@ final class ContinuousBatchScheduler implements Runnable {
     private final int maxBatch;
     private final long kvBudgetBytes;
     private final int maxPrefillTokens;
+    private final long waitingImageBound;
+    private boolean closing;                // the engine is closing (under the lock)
     private final int threads;
     private final ReentrantLock lock = new ReentrantLock();
     private final Condition work = lock.newCondition();
+    private final Condition imageRoom = lock.newCondition(); // waiting images left the queue
     private final Deque<Group> waiting = new ArrayDeque<>();
     private final List<Sequence> running = new ArrayList<>();
     private volatile boolean stopping;
@@ -92,6 +100,9 @@ final class ContinuousBatchScheduler implements Runnable {
         this.maxBatch = maxBatch;
         this.kvBudgetBytes = kvBudgetBytes;
         this.maxPrefillTokens = maxPrefillTokens;
+        int tile = model.config().imageSize();
+        this.waitingImageBound = WAITING_IMAGE_PASSES * Math.max(1, maxPrefillTokens / model.tokensPerTile())
+                * (3L * tile * tile * (Float.BYTES + 1));
         this.threads = threads;
     }
 
@@ -118,11 +129,56 @@ final class ContinuousBatchScheduler implements Runnable {
         }
     }
 
+    /**
+     * Blocks the caller (the preprocessing thread, before it decodes a new image) while the images
+     * waiting in the queue hold more than {@link #WAITING_IMAGE_PASSES} prefill passes' worth of
+     * tiles on the heap, so a burst of images waits as encoded bytes rather than as pixels (a
+     * queue of 64 images of 13 tiles would otherwise hold 2.5 GB). Returns once there is room, or
+     * when the engine closes.
+     */
+    void awaitRoomForImage() throws InterruptedException {
+        lock.lock();
+        try {
+            while (!stopping && !closing && waitingImageBytes() > waitingImageBound) {
+                imageRoom.await(50, TimeUnit.MILLISECONDS); // also polls: a cancelled waiting request leaves at admission
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** Heap bytes the distinct images of the waiting requests hold. Must hold the lock. */
+    private long waitingImageBytes() {
+        java.util.Set<PreprocessedImage> seen = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        long total = 0;
+        for (Group g : waiting) {
+            for (Sequence s : g.members()) {
+                PreprocessedImage image = s.prepared.image();
+                if (image != null && seen.add(image)) {
+                    total += image.heapBytes();
+                }
+            }
+        }
+        return total;
+    }
+
+    /** The engine is closing: the preprocessing thread no longer waits for room (what it still prepares is refused or run). */
+    void closing() {
+        lock.lock();
+        try {
+            closing = true;
+            imageRoom.signalAll();
+        } finally {
+            lock.unlock();
+        }
+    }
+
     void stop() {
         lock.lock();
         try {
             stopping = true;
             work.signalAll();
+            imageRoom.signalAll();
         } finally {
             lock.unlock();
         }
@@ -247,6 +303,7 @@ final class ContinuousBatchScheduler implements Runnable {
                 slots = joinSameImage(admitted, slots);
             }
             waitingCount = waiting.size();
+            imageRoom.signalAll();
         } finally {
             lock.unlock();
         }

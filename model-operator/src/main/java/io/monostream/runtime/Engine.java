@@ -148,12 +148,22 @@ public final class Engine implements AutoCloseable {
         for (int i = 0; i < requests.size(); i++) {
             CompletableFuture<GenerationResult> f = futures.get(i);
             try {
+                if (shared == null && image) {
+                    scheduler.awaitRoomForImage();
+                }
                 Generator.Prepared p = shared == null ? generator.prepare(requests.get(i)) : generator.prepareLike(shared, requests.get(i));
                 if (shared == null && image) {
                     shared = p;
                     recentImages.put(first, p);
                 }
                 members.add(new Sequence(p, f, submitted));
+            } catch (InterruptedException e) {
+                // the engine is shutting its preprocessing down: nothing more is prepared
+                Thread.currentThread().interrupt();
+                for (int j = i; j < requests.size(); j++) {
+                    futures.get(j).completeExceptionally(new EngineException(FailureReason.ENGINE_CLOSED, "the engine closed"));
+                }
+                break;
             } catch (ImageRejectedException e) {
                 // the group's one image is bad: every member that still needs it fails the same way
                 for (int j = i; j < requests.size(); j++) {
@@ -215,6 +225,7 @@ public final class Engine implements AutoCloseable {
             return;
         }
         closed = true;
+        scheduler.closing();
         preprocessing.shutdown();
         try {
             preprocessing.awaitTermination(1, TimeUnit.MINUTES);

@@ -1,8 +1,5 @@
 package io.monostream.runtime;
 
-import io.monostream.vision.PreprocessedImage;
-import io.monostream.vision.RgbImage;
-
 import java.util.Arrays;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
@@ -61,16 +58,8 @@ final class RecentImages {
         return bytes;
     }
 
-    static long heapBytes(Generator.Prepared p) {
-        PreprocessedImage image = p.image();
-        if (image == null) {
-            return 0;
-        }
-        long total = 4L * image.pixelValues().length;
-        for (RgbImage tile : image.tiles()) {
-            total += tile.rgb().length;
-        }
-        return total;
+    private static long heapBytes(Generator.Prepared p) {
+        return p.image() == null ? 0 : p.image().heapBytes();
     }
 
     /** Image bytes and tile limit, compared by content. */

@@ -17,6 +17,15 @@ public record PreprocessedImage(TileGrid grid, List<RgbImage> tiles, float[] pix
         }
     }
 
+    /** Heap bytes its tiles hold: the pixel values and the 8-bit tiles. */
+    public long heapBytes() {
+        long total = 4L * pixelValues.length;
+        for (RgbImage tile : tiles) {
+            total += tile.rgb().length;
+        }
+        return total;
+    }
+
     /** Tiles fed to the model, thumbnail included. */
     public int tileCount() {
         return tiles.size();

@@ -270,6 +270,49 @@ class ContinuousBatchSchedulerTest {
         }
     }
 
+    /**
+     * A burst of images waits as encoded bytes once the queue holds {@code WAITING_IMAGE_PASSES}
+     * prefill passes' worth of preprocessed tiles: with passes of 256 tokens (one tile), at most 4
+     * one-tile images wait preprocessed, plus the one prepared while the last left. Every request
+     * still gets its answer.
+     */
+    @Test
+    void preprocessedImagesWaitingInTheQueueAreBounded() throws Exception {
+        List<GenerationRequest> requests = new ArrayList<>();
+        for (int i = 0; i < 12; i++) {
+            requests.add(GenerationRequest.builder("burst-" + i).image(variant(small, i)).maxTiles(1)
+                    .task(Task.CAPTION).maxNewTokens(3).build());
+        }
+        List<GenerationResult> expected = requests.stream().map(serial::generateNow).toList();
+        try (Engine engine = Engine.open(options().maxBatch(1).maxPrefillTokens(256).build())) {
+            int[] mostWaiting = {0};
+            Thread watcher = Thread.ofPlatform().daemon().start(() -> {
+                while (!Thread.currentThread().isInterrupted()) {
+                    mostWaiting[0] = Math.max(mostWaiting[0], engine.stats().waiting());
+                    Thread.onSpinWait();
+                }
+            });
+            List<CompletableFuture<GenerationResult>> futures = engine.submitAll(requests);
+            for (int i = 0; i < futures.size(); i++) {
+                assertArrayEquals(expected.get(i).generatedIds(), join(futures.get(i)).generatedIds(), "request " + i);
+            }
+            watcher.interrupt();
+            watcher.join();
+            assertTrue(mostWaiting[0] <= ContinuousBatchScheduler.WAITING_IMAGE_PASSES + 1,
+                    mostWaiting[0] + " preprocessed images waited at once");
+            assertTrue(mostWaiting[0] >= 1, "the watcher never saw a waiting request");
+        }
+    }
+
+    /** {@code png} with its top-left pixel set from {@code seed}: other bytes, so no shared preprocessing. */
+    private static byte[] variant(byte[] png, int seed) throws java.io.IOException {
+        java.awt.image.BufferedImage image = javax.imageio.ImageIO.read(new java.io.ByteArrayInputStream(png));
+        image.setRGB(0, 0, 0x10101 * (seed * 19 % 256));
+        java.io.ByteArrayOutputStream out = new java.io.ByteArrayOutputStream();
+        javax.imageio.ImageIO.write(image, "png", out);
+        return out.toByteArray();
+    }
+
     @Test
     void seededSamplingIsRepeatableAndTopKOneIsGreedy() {
         GenerationRequest.Builder base = GenerationRequest.builder("s").image(square).question("Describe.").maxNewTokens(12);
