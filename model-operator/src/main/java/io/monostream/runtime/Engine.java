@@ -147,6 +147,9 @@ public final class Engine implements AutoCloseable {
         List<Sequence> members = new ArrayList<>();
         for (int i = 0; i < requests.size(); i++) {
             CompletableFuture<GenerationResult> f = futures.get(i);
+            if (f.isDone()) {
+                continue; // cancelled by its caller while it waited to be preprocessed
+            }
             try {
                 if (shared == null && image) {
                     scheduler.awaitRoomForImage();
