@@ -100,9 +100,8 @@ final class ContinuousBatchScheduler implements Runnable {
         this.maxBatch = maxBatch;
         this.kvBudgetBytes = kvBudgetBytes;
         this.maxPrefillTokens = maxPrefillTokens;
-        int tile = model.config().imageSize();
         this.waitingImageBound = WAITING_IMAGE_PASSES * Math.max(1, maxPrefillTokens / model.tokensPerTile())
-                * (3L * tile * tile * (Float.BYTES + 1));
+                * PreprocessedImage.tileHeapBytes(model.config().imageSize());
         this.threads = threads;
     }
 

@@ -19,7 +19,6 @@ final class RecentImages {
     private final int maxEntries;
     private final long maxBytes;
     private final LinkedHashMap<Key, Generator.Prepared> entries = new LinkedHashMap<>(16, 0.75f, true);
-    private long bytes;
 
     RecentImages() {
         this(MAX_ENTRIES, MAX_BYTES);
@@ -37,14 +36,10 @@ final class RecentImages {
 
     /** Remembers {@code p} (prepared from {@code r}'s image), dropping the least recently used beyond the bounds. */
     void put(GenerationRequest r, Generator.Prepared p) {
-        Generator.Prepared old = entries.put(Key.of(r), p);
-        if (old != null) {
-            bytes -= heapBytes(old);
-        }
-        bytes += heapBytes(p);
+        entries.put(Key.of(r), p);
         Iterator<Map.Entry<Key, Generator.Prepared>> eldest = entries.entrySet().iterator();
-        while (entries.size() > 1 && (entries.size() > maxEntries || bytes > maxBytes)) {
-            bytes -= heapBytes(eldest.next().getValue());
+        while (entries.size() > 1 && (entries.size() > maxEntries || bytes() > maxBytes)) {
+            eldest.next();
             eldest.remove();
         }
     }
@@ -55,11 +50,11 @@ final class RecentImages {
 
     /** Heap bytes the entries' tiles hold (pixel values and 8-bit tiles). */
     long bytes() {
-        return bytes;
-    }
-
-    private static long heapBytes(Generator.Prepared p) {
-        return p.image() == null ? 0 : p.image().heapBytes();
+        long total = 0;
+        for (Generator.Prepared p : entries.values()) {
+            total += p.image() == null ? 0 : p.image().heapBytes();
+        }
+        return total;
     }
 
     /** Image bytes and tile limit, compared by content. */

@@ -17,6 +17,11 @@ public record PreprocessedImage(TileGrid grid, List<RgbImage> tiles, float[] pix
         }
     }
 
+    /** Heap bytes one tile of this side holds: its float32 pixel values and its 8-bit RGB tile. */
+    public static long tileHeapBytes(int tileSize) {
+        return 3L * tileSize * tileSize * (Float.BYTES + 1);
+    }
+
     /** Heap bytes its tiles hold: the pixel values and the 8-bit tiles. */
     public long heapBytes() {
         long total = 4L * pixelValues.length;
