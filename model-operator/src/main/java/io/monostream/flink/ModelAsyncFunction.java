@@ -72,6 +72,7 @@ public class ModelAsyncFunction<IN, OUT> extends RichAsyncFunction<IN, OUT> {
         g.gauge("meanDecodeBatch", (Gauge<Double>) () -> stats(c).meanDecodeBatch());
         g.gauge("prefillPasses", (Gauge<Long>) () -> stats(c).prefillPasses());
         g.gauge("largestPrefillPass", (Gauge<Integer>) () -> stats(c).largestPrefillPass());
+        g.gauge("interleavedDecodeSteps", (Gauge<Long>) () -> stats(c).interleavedDecodeSteps());
         g.gauge("prefillTokensPerSecond", (Gauge<Double>) () -> stats(c).prefillTokensPerSecond());
         g.gauge("decodeTokensPerSecond", (Gauge<Double>) () -> stats(c).decodeTokensPerSecond());
         g.gauge("meanTimeToFirstTokenMs", (Gauge<Double>) () -> stats(c).meanTimeToFirstTokenMillis());

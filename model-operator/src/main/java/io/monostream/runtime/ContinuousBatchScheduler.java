@@ -28,11 +28,13 @@ import java.util.concurrent.locks.ReentrantLock;
 /**
  * The model thread's loop: continuous batching with shared image prefixes.
  *
- * <p>Each iteration admits waiting groups while the batch has slots, the KV budget has room and
- * their prompts fit one prefill pass of {@code maxPrefillTokens} (a group is one request, or
- * several requests on the same image that share its prefill; the first group is admitted whatever
- * its length), prefills them together in passes of at most that many tokens (a longer prompt in
- * chunks), then runs one decode step over every running sequence. A finished,
+ * <p>When no prefill is in progress, an iteration admits waiting groups while the batch has slots,
+ * the KV budget has room and their prompts fit one prefill pass of {@code maxPrefillTokens} (a
+ * group is one request, or several requests on the same image that share its prefill; the first
+ * group is admitted whatever its length), to be prefilled together in passes of at most that many
+ * tokens (a longer prompt in chunks, see {@link BatchedPrefill}). Each iteration runs one pass of
+ * the prefill in progress, then one decode step over every running sequence: a long prompt delays
+ * the running sequences' next token by one pass, not by its whole prefill. A finished,
  * expired or cancelled sequence leaves at once and frees its KV reservation; a waiting one joins
  * at the next iteration. A batch that fails is retried one group or sequence at a time, so a bad
  * request fails alone.
@@ -71,6 +73,8 @@ final class ContinuousBatchScheduler implements Runnable {
     private final Condition imageRoom = lock.newCondition(); // waiting images left the queue
     private final Deque<Group> waiting = new ArrayDeque<>();
     private final List<Sequence> running = new ArrayList<>();
+    /** Admitted prefills not yet done, the first in progress (model thread only; more than one only after a split). */
+    private final Deque<BatchedPrefill> prefills = new ArrayDeque<>();
     private volatile boolean stopping;
     private volatile int waitingCount;
     private volatile int runningCount;
@@ -81,6 +85,7 @@ final class ContinuousBatchScheduler implements Runnable {
     private final AtomicLong failed = new AtomicLong();
     private volatile int lastDecodeBatch;
     private volatile long decodeSteps;
+    private volatile long interleavedDecodeSteps;
     private volatile long decodeRows;
     private float[] decodeLogits = new float[0]; // the decode steps' logits, reused (model thread only)
     private volatile long prefillTokens;
@@ -194,7 +199,7 @@ final class ContinuousBatchScheduler implements Runnable {
                 decodeNanos,
                 decodeSeconds == 0 ? 0 : decodeTokens / decodeSeconds,
                 firstTokens == 0 ? 0 : firstTokenNanos / 1e6 / firstTokens,
-                kvReserved, kvBudgetBytes, prefillPasses, largestPrefillPass);
+                kvReserved, kvBudgetBytes, prefillPasses, largestPrefillPass, interleavedDecodeSteps);
     }
 
     /** How many times the idle engine has given free C heap memory back to the OS. */
@@ -213,17 +218,28 @@ final class ContinuousBatchScheduler implements Runnable {
                 }
                 try {
                     if (!admitted.isEmpty()) {
-                        prefill(admitted);
+                        prefills.addLast(newPrefill(admitted));
+                    }
+                    if (!prefills.isEmpty()) {
+                        prefillPass();
                     }
                     dropFinished();
                     if (!running.isEmpty()) {
+                        if (!prefills.isEmpty()) {
+                            interleavedDecodeSteps++;
+                        }
                         decodeStep();
                         dropFinished();
                     }
                 } catch (RuntimeException e) {
-                    // a defect, not a request's fault: fail what is running, keep serving
+                    // a defect, not a request's fault: fail what is running or prefilling, keep serving
                     LOG.error("unexpected error in the model loop; failing {} running requests", running.size(), e);
                     releaseAndFail(new ArrayList<>(running), e);
+                    while (!prefills.isEmpty()) {
+                        BatchedPrefill job = prefills.removeFirst();
+                        job.close();
+                        job.groups().forEach(g -> releaseAndFail(g.members(), e));
+                    }
                 }
             }
         } catch (InterruptedException e) {
@@ -234,6 +250,11 @@ final class ContinuousBatchScheduler implements Runnable {
             EngineException closed = new EngineException(FailureReason.ENGINE_CLOSED, "the engine closed");
             fail(running, closed);
             running.clear();
+            for (BatchedPrefill job : prefills) {
+                job.close();
+                job.groups().forEach(g -> fail(g.members(), closed));
+            }
+            prefills.clear();
             lock.lock();
             try {
                 for (Group g : waiting) {
@@ -246,12 +267,15 @@ final class ContinuousBatchScheduler implements Runnable {
         }
     }
 
-    /** Groups to prefill now; blocks while there is nothing to do; null once stopping. */
+    /**
+     * Groups to prefill now: none while a prefill is still in progress (its passes alternate with
+     * decode steps); blocks while there is nothing to do; null once stopping.
+     */
     private List<Group> admit() throws InterruptedException {
         List<Group> admitted = new ArrayList<>();
         lock.lock();
         try {
-            while (running.isEmpty() && waiting.isEmpty() && !stopping) {
+            while (running.isEmpty() && waiting.isEmpty() && prefills.isEmpty() && !stopping) {
                 if (!trimPending) {
                     work.await(100, TimeUnit.MILLISECONDS);
                 } else if (!work.await(IDLE_BEFORE_TRIM_MILLIS, TimeUnit.MILLISECONDS)
@@ -268,6 +292,9 @@ final class ContinuousBatchScheduler implements Runnable {
             }
             if (stopping) {
                 return null;
+            }
+            if (!prefills.isEmpty()) {
+                return admitted;
             }
             Instant now = Instant.now();
             int slots = maxBatch - running.size();
@@ -288,7 +315,7 @@ final class ContinuousBatchScheduler implements Runnable {
                 if (kvReserved + need > kvBudgetBytes) {
                     break;
                 }
-                int prompt = prefillTokens(g);
+                int prompt = BatchedPrefill.promptTokens(g, generator.imageEndId());
                 if (!admitted.isEmpty() && prompt > prefillRoom) {
                     break;
                 }
@@ -344,23 +371,6 @@ final class ContinuousBatchScheduler implements Runnable {
         return slots;
     }
 
-    /** Prompt tokens the group's prefill runs: a shared image prefix once, then each member's own suffix. */
-    private int prefillTokens(Group g) {
-        int total = 0;
-        for (Sequence s : g.members()) {
-            total += s.prepared.inputIds().length;
-        }
-        if (g.members().size() > 1) {
-            int prefix = imagePrefixLength(g.members().get(0).prepared.inputIds());
-            for (int i = 1; i < g.members().size(); i++) {
-                if (startsWith(g.members().get(i).prepared.inputIds(), g.members().get(0).prepared.inputIds(), prefix)) {
-                    total -= prefix;
-                }
-            }
-        }
-        return total;
-    }
-
     /** Completes a waiting sequence whose deadline passed or whose caller cancelled; true if so. */
     private boolean dropIfDone(Sequence s, Instant now) {
         if (s.future.isDone()) {
@@ -376,123 +386,64 @@ final class ContinuousBatchScheduler implements Runnable {
 
     // ---------------------------------------------------------------- prefill
 
-    private void prefill(List<Group> groups) {
-        long start = System.nanoTime();
-        long tokensBefore = prefillTokens;
-        for (Group g : groups) {
-            for (Sequence s : g.members()) {
-                s.admittedNanos = start;
-            }
+    /**
+     * Runs the next pass of the prefill in progress. Once its last pass has run, its sequences take
+     * their first token and join the running ones. Groups whose every member was cancelled or
+     * reached its deadline are dropped between passes, freeing their KV reservation. A prefill of
+     * several groups that fails is split and retried one group at a time, so a bad request fails
+     * alone.
+     */
+    private void prefillPass() {
+        BatchedPrefill job = prefills.peekFirst();
+        dropDoneGroups(job);
+        if (job.groups().isEmpty()) {
+            prefills.removeFirst().close();
+            return;
         }
+        long start = System.nanoTime();
+        int ran;
         try {
-            prefillTogether(groups);
+            ran = job.runPass();
         } catch (RuntimeException | OutOfMemoryError e) {
+            prefills.removeFirst().close();
+            List<Group> groups = job.groups();
             if (groups.size() == 1) {
                 releaseAndFail(groups.get(0).members(), e);
             } else {
                 LOG.warn("batched prefill of {} groups failed ({}); retrying them one by one", groups.size(), e.toString());
-                for (Group g : groups) {
-                    g.members().forEach(Sequence::closeCache);
-                    try {
-                        prefillTogether(List.of(g));
-                    } catch (RuntimeException | OutOfMemoryError e2) {
-                        releaseAndFail(g.members(), e2);
-                    }
+                for (int i = groups.size() - 1; i >= 0; i--) {
+                    groups.get(i).members().forEach(Sequence::closeCache);
+                    prefills.addFirst(newPrefill(List.of(groups.get(i))));
                 }
             }
+            return;
         }
-        // an image prefill frees hundreds of MB of activations into malloc arenas that glibc keeps;
-        // they go back to the OS once the engine is idle (admit), not after every prefill: the next
-        // prefill would fault all of them in again (mid-size model, 5 tiles: 20 % of its time)
-        if (prefillTokens - tokensBefore >= model.tokensPerTile()) {
-            trimPending = true;
+        long end = System.nanoTime();
+        prefillPasses++;
+        largestPrefillPass = Math.max(largestPrefillPass, ran);
+        prefillTokens += ran;
+        prefillNanos += end - start;
+        if (job.done()) {
+            prefills.removeFirst().close();
+            startDecoding(job, end);
         }
     }
 
-    /**
-     * Prefills the groups in one batch: single requests whole, shared groups as their image prefix
-     * first and then each member's own suffix from a fork of the prefix cache.
-     */
-    private void prefillTogether(List<Group> groups) {
-        long start = System.nanoTime();
-        int tokens = 0;
-        try (NDManager step = model.manager().newSubManager()) {
-            List<SequenceChunk> chunks = new ArrayList<>();
-            List<Sequence> wholes = new ArrayList<>();
-            List<Group> shared = new ArrayList<>();
-            List<KvCache> prefixCaches = new ArrayList<>();
-            for (Group g : groups) {
-                NDArray imageRows = embedImage(step, g.members().get(0).prepared.image());
-                int[] prefix = g.members().size() == 1 ? null : sharedPrefix(g);
-                // only prompts that start with the whole image prefix can fork from it (a question
-                // with an <image> placeholder after some text puts the block elsewhere)
-                List<Sequence> forks = new ArrayList<>();
-                List<Sequence> alone = new ArrayList<>();
-                for (Sequence s : g.members()) {
-                    (prefix != null && startsWith(s.prepared.inputIds(), prefix) ? forks : alone).add(s);
-                }
-                if (forks.size() == 1) {
-                    alone.addAll(forks);
-                    forks.clear();
-                }
-                if (!forks.isEmpty()) {
-                    KvCache prefixCache = model.newCache(step, prefix.length);
-                    prefixCaches.add(prefixCache);
-                    chunks.add(new SequenceChunk(prefix, imageRows, prefixCache));
-                    shared.add(new Group(forks));
-                    tokens += prefix.length;
-                }
-                for (Sequence s : alone) {
-                    s.cache = model.newCache(model.manager(), s.capacity());
-                    chunks.add(new SequenceChunk(s.prepared.inputIds(), imageRows, s.cache));
-                    wholes.add(s);
-                    tokens += s.prepared.inputIds().length;
-                }
-            }
-            boolean[] whole = new boolean[chunks.size()];
-            for (int i = 0, w = 0; i < chunks.size(); i++) {
-                whole[i] = w < wholes.size() && chunks.get(i).cache() == wholes.get(w).cache;
-                w += whole[i] ? 1 : 0;
-            }
-            float[][] lastLogits = forwardInPasses(step, chunks, whole);
-            int wholeAt = 0;
-            List<Sequence> suffixOwners = new ArrayList<>();
-            List<SequenceChunk> suffixes = new ArrayList<>();
-            int sharedAt = 0;
-            for (int i = 0; i < chunks.size(); i++) {
-                if (whole[i]) {
-                    wholes.get(wholeAt++).firstLogits = lastLogits[i];
-                } else {
-                    Group g = shared.get(sharedAt);
-                    KvCache prefixCache = prefixCaches.get(sharedAt++);
-                    for (Sequence s : g.members()) {
-                        s.cache = prefixCache.fork(model.manager(), s.capacity());
-                        int[] ids = s.prepared.inputIds();
-                        int[] suffix = Arrays.copyOfRange(ids, prefixCache.length(), ids.length);
-                        suffixes.add(SequenceChunk.text(suffix, s.cache));
-                        suffixOwners.add(s);
-                        tokens += suffix.length;
-                    }
-                }
-            }
-            if (!suffixes.isEmpty()) {
-                boolean[] all = new boolean[suffixes.size()];
-                Arrays.fill(all, true);
-                float[][] suffixLogits = forwardInPasses(step, suffixes, all);
-                for (int i = 0; i < suffixes.size(); i++) {
-                    suffixOwners.get(i).firstLogits = suffixLogits[i];
-                }
-            }
-            for (KvCache c : prefixCaches) {
-                c.close();
-            }
-        }
-        long end = System.nanoTime();
-        prefillTokens += tokens;
-        prefillNanos += end - start;
+    private BatchedPrefill newPrefill(List<Group> groups) {
+        long now = System.nanoTime();
         for (Group g : groups) {
             for (Sequence s : g.members()) {
-                s.prefillNanos = end - start;
+                s.admittedNanos = now;
+            }
+        }
+        return new BatchedPrefill(model, maxPrefillTokens, generator.imageEndId(), groups);
+    }
+
+    /** A finished prefill's sequences take their first token and join the running ones. */
+    private void startDecoding(BatchedPrefill job, long end) {
+        for (Group g : job.groups()) {
+            for (Sequence s : g.members()) {
+                s.prefillNanos = end - s.admittedNanos;
                 s.decodeStartNanos = end;
                 firstTokens++;
                 firstTokenNanos += end - s.submittedNanos;
@@ -501,120 +452,32 @@ final class ContinuousBatchScheduler implements Runnable {
             }
         }
         runningCount = running.size();
+        // an image prefill frees hundreds of MB of activations into malloc arenas that glibc keeps;
+        // they go back to the OS once the engine is idle (admit), not after every prefill: the next
+        // prefill would fault all of them in again (mid-size model, 5 tiles: 20 % of its time)
+        if (job.tokens() >= model.tokensPerTile()) {
+            trimPending = true;
+        }
     }
 
-    /**
-     * Runs the chunks through the decoder in passes of at most {@code maxPrefillTokens} rows, in
-     * order; a chunk longer than a pass's room is split across passes, its image rows with it, and
-     * its later pieces attend to the earlier ones through its cache. Each pass's intermediates are
-     * freed before the next, so a prefill's working memory is bounded by the budget, not by the
-     * prompts. Returns each chunk's last-token fp32 logits where {@code wanted}, null elsewhere.
-     */
-    private float[][] forwardInPasses(NDManager step, List<SequenceChunk> chunks, boolean[] wanted) {
-        float[][] logits = new float[chunks.size()][];
-        int[] tokensDone = new int[chunks.size()];
-        int[] imageRowsDone = new int[chunks.size()];
-        int first = 0;
-        while (first < chunks.size()) {
-            List<SequenceChunk> pass = new ArrayList<>();
-            List<Integer> owners = new ArrayList<>();
-            int room = maxPrefillTokens;
-            for (int i = first; i < chunks.size() && room > 0; i++) {
-                SequenceChunk c = chunks.get(i);
-                int from = tokensDone[i];
-                int n = Math.min(c.ids().length - from, room);
-                if (n == 0) {
-                    continue;
-                }
-                int[] ids = n == c.ids().length ? c.ids() : Arrays.copyOfRange(c.ids(), from, from + n);
-                int visual = 0;
-                for (int id : ids) {
-                    visual += id == model.imageContextId() ? 1 : 0;
-                }
-                NDArray rows = visual == 0 ? null : n == c.ids().length ? c.imageRows()
-                        : c.imageRows().get("{}:{}", imageRowsDone[i], imageRowsDone[i] + visual);
-                pass.add(new SequenceChunk(ids, rows, c.cache()));
-                owners.add(i);
-                tokensDone[i] += n;
-                imageRowsDone[i] += visual;
-                room -= n;
+    /** Drops the prefill's groups whose every member was cancelled or reached its deadline. */
+    private void dropDoneGroups(BatchedPrefill job) {
+        Instant now = Instant.now();
+        for (Group g : new ArrayList<>(job.groups())) {
+            boolean allDone = true;
+            for (Sequence s : g.members()) {
+                allDone &= s.future.isDone() || s.expired(now);
             }
-            prefillPasses++;
-            largestPrefillPass = Math.max(largestPrefillPass, maxPrefillTokens - room);
-            try (NDManager scope = step.newSubManager()) {
-                NDArray hidden = model.forward(scope, pass);
-                int row = 0;
-                for (int k = 0; k < pass.size(); k++) {
-                    int i = owners.get(k);
-                    row += pass.get(k).ids().length;
-                    if (wanted[i] && tokensDone[i] == chunks.get(i).ids().length) {
-                        logits[i] = model.logits(hidden.get(row - 1)).toFloatArray();
-                    }
-                }
+            if (!allDone) {
+                continue;
             }
-            while (first < chunks.size() && tokensDone[first] == chunks.get(first).ids().length) {
-                first++;
+            job.abandon(g);
+            for (Sequence s : g.members()) {
+                release(s);
+                failOne(s, new EngineException(FailureReason.MODEL_TIMEOUT,
+                        "request " + s.request().requestId() + " reached its deadline during its prefill"));
             }
         }
-        return logits;
-    }
-
-    private static boolean startsWith(int[] ids, int[] prefix) {
-        return startsWith(ids, prefix, prefix.length);
-    }
-
-    /** Whether {@code ids} is longer than {@code length} and starts with {@code prefix}'s first {@code length} ids. */
-    private static boolean startsWith(int[] ids, int[] prefix, int length) {
-        return ids.length > length && Arrays.equals(ids, 0, length, prefix, 0, length);
-    }
-
-    /** The prompt ids every member shares: up to and including {@code </img>}. */
-    private int[] sharedPrefix(Group g) {
-        int[] first = g.members().get(0).prepared.inputIds();
-        int end = imagePrefixLength(first);
-        if (end == 0) {
-            throw new IllegalStateException("a shared group without an image block");
-        }
-        return Arrays.copyOf(first, end);
-    }
-
-    /** Ids up to and including the last {@code </img>}; 0 without an image block. */
-    private int imagePrefixLength(int[] ids) {
-        for (int i = ids.length - 1; i >= 0; i--) {
-            if (ids[i] == generator.imageEndId()) {
-                return i + 1;
-            }
-        }
-        return 0;
-    }
-
-    private NDArray embedImage(NDManager step, PreprocessedImage image) {
-        if (image == null) {
-            return null;
-        }
-        int s = image.tileSize();
-        int tiles = image.tileCount();
-        // the tiles go through the patch embedding a pass's worth of tokens at a time, and each
-        // pass's intermediates (about 15 MB per tile in BF16) are freed before the next one, not
-        // held through the decoder layers of the prefill with the rest of the step
-        int perPass = Math.max(1, maxPrefillTokens / model.tokensPerTile());
-        float[] pixels = image.pixelValues();
-        int tileFloats = 3 * s * s;
-        NDList parts = new NDList();
-        for (int t = 0; t < tiles; t += perPass) {
-            int n = Math.min(perPass, tiles - t);
-            try (NDManager vision = step.newSubManager()) {
-                NDArray rows = model.embedImages(Aten.fromFloatSlice(vision, pixels, t * tileFloats, n, 3, s, s));
-                rows.attach(step);
-                parts.add(rows);
-            }
-        }
-        if (parts.size() == 1) {
-            return parts.get(0);
-        }
-        NDArray rows = NDArrays.concat(parts, 0);
-        parts.close();
-        return rows;
     }
 
     // ---------------------------------------------------------------- decode

@@ -19,6 +19,8 @@ package io.monostream.runtime;
  *     prefill pass, more for a prompt longer than it)
  * @param largestPrefillPass the most prompt tokens one prefill pass has run (at most the engine's
  *     {@link EngineOptions#maxPrefillTokens()})
+ * @param interleavedDecodeSteps decode steps run between two passes of a prefill still in
+ *     progress: a prompt longer than one pass holds the running sequences up by one pass at a time
  */
 public record EngineStats(
         int inFlight,
@@ -37,7 +39,8 @@ public record EngineStats(
         long kvBytesReserved,
         long kvBytesBudget,
         long prefillPasses,
-        int largestPrefillPass) {
+        int largestPrefillPass,
+        long interleavedDecodeSteps) {
     /** All zeros: no engine behind (metrics before the engine opened). */
-    public static final EngineStats NONE = new EngineStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    public static final EngineStats NONE = new EngineStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 }

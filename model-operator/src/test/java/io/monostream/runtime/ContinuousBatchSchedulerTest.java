@@ -21,6 +21,7 @@ import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -122,10 +123,77 @@ class ContinuousBatchSchedulerTest {
             assertTrue(stats.largestPrefillPass() <= budget && stats.largestPrefillPass() > budget / 2, stats.toString());
             assertTrue(stats.prefillPasses() >= stats.prefillTokens() / budget, stats.toString());
             assertTrue(stats.prefillTokens() < promptTokens, "the caption and OCR pair shared its image prefix: " + stats);
+            assertTrue(stats.interleavedDecodeSteps() > 0, "running sequences decoded between the passes of later prompts: " + stats);
             assertEquals(0, stats.kvBytesReserved());
         }
         EngineStats reference = serial.stats();
         assertTrue(reference.largestPrefillPass() > budget, "the reference ran whole prompts: " + reference);
+    }
+
+    /**
+     * Starts a sequence that generates until it is cancelled (the most tokens a request may ask
+     * for): it is running throughout what a test does next, if the test submits what it then
+     * waits for without preprocessing it again.
+     */
+    private static CompletableFuture<GenerationResult> startEndless(Engine engine) throws InterruptedException {
+        CompletableFuture<GenerationResult> f = engine.submit(GenerationRequest.builder("endless").question("Hello there")
+                .maxNewTokens(4096).ignoreStopTokens(true).build());
+        waitFor(() -> engine.stats().running() == 1 || f.isDone());
+        if (f.isDone()) {
+            throw new AssertionError("the endless request ended", failure(f));
+        }
+        return f;
+    }
+
+    /**
+     * A prompt longer than one prefill pass is prefilled a pass at a time, and the sequence
+     * already generating takes a decode step after every pass but the last, instead of waiting
+     * for the whole prompt; the long prompt's tokens do not change.
+     */
+    @Test
+    void decodeStepsRunBetweenThePassesOfALongPrefill() throws Exception {
+        int budget = 32;
+        GenerationRequest image = GenerationRequest.builder("long").image(wide).maxTiles(2)
+                .question("Describe the image.").maxNewTokens(4).build();
+        GenerationResult alone = serial.generateNow(image);
+        int passes = (alone.promptTokens() + budget - 1) / budget;
+        assertTrue(passes > 4, "the prompt needs several passes: " + alone.promptTokens());
+        try (Engine engine = Engine.open(options().maxBatch(8).maxPrefillTokens(budget).build())) {
+            // preprocesses the image once: the request below is then queued at once, from the engine's recent images
+            engine.generateNow(image);
+            CompletableFuture<GenerationResult> running = startEndless(engine);
+            GenerationResult interleaved = join(engine.submit(image));
+            EngineStats stats = engine.stats();
+            assertFalse(running.isDone(), "the text request was running throughout");
+            assertEquals(passes - 1, stats.interleavedDecodeSteps(), stats.toString());
+            assertArrayEquals(alone.generatedIds(), interleaved.generatedIds());
+            running.cancel(true);
+            waitFor(() -> engine.stats().kvBytesReserved() == 0);
+        }
+    }
+
+    /** A request cancelled while its prompt is prefilled pass by pass frees its KV memory between two passes. */
+    @Test
+    void aRequestCancelledDuringItsPrefillLeavesBeforeItsLastPass() throws Exception {
+        int budget = 4;
+        GenerationRequest image = GenerationRequest.builder("cancelled").image(wide).maxTiles(6)
+                .question("Describe the image.").maxNewTokens(8).build();
+        try (Engine engine = Engine.open(options().maxBatch(8).maxPrefillTokens(budget).build())) {
+            int passes = (engine.generateNow(image).promptTokens() + budget - 1) / budget; // and the image is preprocessed once
+            CompletableFuture<GenerationResult> running = startEndless(engine);
+            long textReservation = engine.stats().kvBytesReserved();
+            long passesBefore = engine.stats().prefillPasses();
+            CompletableFuture<GenerationResult> cancelled = engine.submit(image);
+            waitFor(() -> engine.stats().prefillPasses() > passesBefore + 2);
+            cancelled.cancel(true);
+            waitFor(() -> engine.stats().kvBytesReserved() == textReservation);
+            long ran = engine.stats().prefillPasses() - passesBefore;
+            assertTrue(ran < passes, "it stopped after " + ran + " passes; its whole prompt takes " + passes);
+            assertFalse(running.isDone());
+            assertEquals(1, engine.stats().running());
+            running.cancel(true);
+            waitFor(() -> engine.stats().kvBytesReserved() == 0);
+        }
     }
 
     @Test

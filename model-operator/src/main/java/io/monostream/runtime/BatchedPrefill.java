@@ -1,0 +1,247 @@
+package io.monostream.runtime;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import io.monostream.model.KvCache;
+import io.monostream.model.MonoInternVL;
+import io.monostream.model.SequenceChunk;
+import io.monostream.runtime.ContinuousBatchScheduler.Group;
+import io.monostream.vision.PreprocessedImage;
+
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * The prefill of the groups admitted together, run one pass of at most {@code maxPrefillTokens}
+ * prompt rows at a time, so that the scheduler runs a decode step of the sequences already
+ * generating between two passes instead of making them wait for a whole long prompt.
+ *
+ * <p>A single request's prompt is prefilled whole. A shared group (caption and OCR of one image)
+ * runs its image prefix once; once that is cached, each member forks the prefix cache and runs its
+ * own suffix. The parts run in order; a part longer than a pass's room is split across passes,
+ * its image rows with it, and its later pieces attend to the earlier ones through its cache. Each
+ * pass's intermediates are freed before the next, so a prefill's working memory is bounded by the
+ * pass, not by the prompts.
+ *
+ * <p>Used by the model thread only.
+ */
+final class BatchedPrefill implements AutoCloseable {
+    private final MonoInternVL model;
+    private final int maxPrefillTokens;
+    private final int imageEndId;
+    private final List<Group> groups;
+    private final NDManager step;
+    private final List<Part> parts = new ArrayList<>();
+    private boolean started;
+    private int first; // parts before it are done
+    private int tokens;
+
+    /** Prompt rows that run through one cache: a whole prompt, an image prefix, or a suffix after a fork. */
+    private static final class Part {
+        final int[] ids;
+        final ImageRows image;
+        final KvCache cache;
+        final Group group;
+        /** Gets the last row's logits when the part is done; null for an image prefix. */
+        final Sequence owner;
+        /** The members that fork from this image prefix's cache once it is done; null otherwise. */
+        final List<Sequence> forks;
+        int done;
+        int imageRowsDone;
+
+        Part(int[] ids, ImageRows image, KvCache cache, Group group, Sequence owner, List<Sequence> forks) {
+            this.ids = ids;
+            this.image = image;
+            this.cache = cache;
+            this.group = group;
+            this.owner = owner;
+            this.forks = forks;
+        }
+
+        boolean finished() {
+            return done == ids.length;
+        }
+    }
+
+    BatchedPrefill(MonoInternVL model, int maxPrefillTokens, int imageEndId, List<Group> groups) {
+        this.model = model;
+        this.maxPrefillTokens = maxPrefillTokens;
+        this.imageEndId = imageEndId;
+        this.groups = new ArrayList<>(groups);
+        this.step = model.manager().newSubManager();
+    }
+
+    /** The groups still being prefilled (a group {@link #abandon abandoned} is no longer here). */
+    List<Group> groups() {
+        return groups;
+    }
+
+    boolean done() {
+        return started && first == parts.size();
+    }
+
+    /** Prompt tokens run so far (a shared prefix counts once). */
+    int tokens() {
+        return tokens;
+    }
+
+    /**
+     * Runs the next pass. When the pass finishes a member's prompt, that member's
+     * {@link Sequence#firstLogits} are set; when it finishes an image prefix, the members fork its
+     * cache. Returns the prompt tokens the pass ran.
+     */
+    int runPass() {
+        if (!started) {
+            start();
+            started = true;
+        }
+        int room = maxPrefillTokens;
+        try (NDManager scope = step.newSubManager()) {
+            List<SequenceChunk> pass = new ArrayList<>();
+            List<Part> owners = new ArrayList<>();
+            for (int i = first; i < parts.size() && room > 0; i++) {
+                Part p = parts.get(i);
+                int n = Math.min(p.ids.length - p.done, room);
+                if (n == 0) {
+                    continue;
+                }
+                int[] ids = n == p.ids.length ? p.ids : Arrays.copyOfRange(p.ids, p.done, p.done + n);
+                int visual = 0;
+                for (int id : ids) {
+                    visual += id == model.imageContextId() ? 1 : 0;
+                }
+                NDArray rows = visual == 0 ? null : p.image.rows(scope, p.imageRowsDone, p.imageRowsDone + visual);
+                pass.add(new SequenceChunk(ids, rows, p.cache));
+                owners.add(p);
+                p.done += n;
+                p.imageRowsDone += visual;
+                room -= n;
+            }
+            NDArray hidden = model.forward(scope, pass);
+            int row = 0;
+            for (int k = 0; k < pass.size(); k++) {
+                Part p = owners.get(k);
+                row += pass.get(k).ids().length;
+                if (!p.finished()) {
+                    continue;
+                }
+                if (p.owner != null) {
+                    p.owner.firstLogits = model.logits(hidden.get(row - 1)).toFloatArray();
+                } else {
+                    forkSuffixes(p);
+                }
+            }
+        }
+        while (first < parts.size() && parts.get(first).finished()) {
+            first++;
+        }
+        tokens += maxPrefillTokens - room;
+        return maxPrefillTokens - room;
+    }
+
+    /** Stops prefilling a group (its members were cancelled or expired); the caller releases their caches. */
+    void abandon(Group g) {
+        for (Part p : parts) {
+            if (p.group == g && !p.finished()) {
+                p.done = p.ids.length;
+                if (p.forks != null) {
+                    p.cache.close();
+                }
+            }
+        }
+        groups.remove(g);
+        while (first < parts.size() && parts.get(first).finished()) {
+            first++;
+        }
+    }
+
+    /** Frees what the prefill holds itself (image rows, prefix caches); the members' caches stay theirs. */
+    @Override
+    public void close() {
+        step.close();
+    }
+
+    /** The parts of every group: per group, its image prefix (when members share one), then each other member's whole prompt. */
+    private void start() {
+        for (Group g : groups) {
+            PreprocessedImage image = g.members().get(0).prepared.image();
+            ImageRows rows = image == null ? null : new ImageRows(model, step, image);
+            int[] prefix = g.members().size() == 1 ? null : sharedPrefix(g);
+            // only prompts that start with the whole image prefix can fork from it (a question with
+            // an <image> placeholder after some text puts the block elsewhere)
+            List<Sequence> forks = new ArrayList<>();
+            List<Sequence> alone = new ArrayList<>();
+            for (Sequence s : g.members()) {
+                (prefix != null && startsWith(s.prepared.inputIds(), prefix, prefix.length) ? forks : alone).add(s);
+            }
+            if (forks.size() == 1) {
+                alone.addAll(forks);
+                forks.clear();
+            }
+            if (!forks.isEmpty()) {
+                parts.add(new Part(prefix, rows, model.newCache(step, prefix.length), g, null, forks));
+            }
+            for (Sequence s : alone) {
+                s.cache = model.newCache(model.manager(), s.capacity());
+                parts.add(new Part(s.prepared.inputIds(), rows, s.cache, g, s, null));
+            }
+        }
+    }
+
+    /** Each member of a finished image prefix gets a fork of its cache and a part for the rest of its prompt. */
+    private void forkSuffixes(Part prefix) {
+        for (Sequence s : prefix.forks) {
+            s.cache = prefix.cache.fork(model.manager(), s.capacity());
+            int[] ids = s.prepared.inputIds();
+            parts.add(new Part(Arrays.copyOfRange(ids, prefix.ids.length, ids.length), null, s.cache, prefix.group, s, null));
+        }
+        prefix.cache.close();
+    }
+
+    /**
+     * Prompt tokens a group's prefill runs: a shared image prefix once, then each member's own
+     * suffix (what admission counts against a pass's room).
+     */
+    static int promptTokens(Group g, int imageEndId) {
+        int[] lead = g.members().get(0).prepared.inputIds();
+        int total = 0;
+        for (Sequence s : g.members()) {
+            total += s.prepared.inputIds().length;
+        }
+        if (g.members().size() > 1) {
+            int prefix = imagePrefixLength(lead, imageEndId);
+            for (int i = 1; i < g.members().size(); i++) {
+                if (startsWith(g.members().get(i).prepared.inputIds(), lead, prefix)) {
+                    total -= prefix;
+                }
+            }
+        }
+        return total;
+    }
+
+    /** Whether {@code ids} is longer than {@code length} and starts with {@code prefix}'s first {@code length} ids. */
+    private static boolean startsWith(int[] ids, int[] prefix, int length) {
+        return ids.length > length && Arrays.equals(ids, 0, length, prefix, 0, length);
+    }
+
+    /** The prompt ids every member shares: up to and including {@code </img>}. */
+    private int[] sharedPrefix(Group g) {
+        int[] lead = g.members().get(0).prepared.inputIds();
+        int end = imagePrefixLength(lead, imageEndId);
+        if (end == 0) {
+            throw new IllegalStateException("a shared group without an image block");
+        }
+        return Arrays.copyOf(lead, end);
+    }
+
+    /** Ids up to and including the last {@code </img>}; 0 without an image block. */
+    private static int imagePrefixLength(int[] ids, int imageEndId) {
+        for (int i = ids.length - 1; i >= 0; i--) {
+            if (ids[i] == imageEndId) {
+                return i + 1;
+            }
+        }
+        return 0;
+    }
+}
