@@ -22,6 +22,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.locks.LockSupport;
 import java.util.function.Supplier;
 
 /**
@@ -106,6 +107,46 @@ public final class EngineBenchmark {
             }
         }
         return new double[] {median(seconds), median(rise)};
+    }
+
+    /**
+     * How long a running text sequence waits for its next token while the image prompt is
+     * prefilled beside it: {the longest gap between two of its tokens in seconds, the image's
+     * prefill seconds, the passes that prefill took}. The gaps are seen by polling the engine's
+     * decode counter every 0.1 ms. Without decode steps between the passes the longest gap would
+     * be at least the whole prefill.
+     */
+    private static double[] tokenWaitBesidePrefill(Engine engine, byte[] image, int maxTiles) {
+        GenerationRequest beside = imageRequest("beside", image, maxTiles, 1);
+        engine.generateNow(beside); // the image is preprocessed once: below it is queued at once, from the recent images
+        CompletableFuture<GenerationResult> text = engine.submit(GenerationRequest.builder("running")
+                .question("Tell me a long story.").maxNewTokens(4096).ignoreStopTokens(true).build());
+        while (engine.stats().running() == 0 && !text.isDone()) {
+            LockSupport.parkNanos(100_000);
+        }
+        long passesBefore = engine.stats().prefillPasses();
+        CompletableFuture<GenerationResult> prefilled = engine.submit(beside);
+        long seen = engine.stats().decodeTokens();
+        long at = System.nanoTime();
+        long longest = 0;
+        boolean imageDone = false;
+        while (!text.isDone()) {
+            long tokens = engine.stats().decodeTokens();
+            long now = System.nanoTime();
+            if (tokens != seen) {
+                longest = Math.max(longest, now - at);
+                seen = tokens;
+                at = now;
+                if (imageDone) {
+                    break; // the first token after the image's last pass: that wait is counted too
+                }
+            }
+            imageDone |= prefilled.isDone();
+            LockSupport.parkNanos(100_000);
+        }
+        text.cancel(true);
+        GenerationResult r = prefilled.join();
+        return new double[] {longest / 1e9, r.timings().prefillNanos() / 1e9, engine.stats().prefillPasses() - passesBefore};
     }
 
     /** {@code image} as a PNG with its top-left pixel set from {@code seed}: a different image for the engine. */
@@ -414,6 +455,7 @@ public final class EngineBenchmark {
             double afterImage = decodeAfterImage(engine, image, maxTiles);
             long peakSoFar = ProcessMemory.peakResident();
             double[] concurrent = concurrentImages(engine, image, maxTiles, CONCURRENT_IMAGES);
+            double[] wait = tokenWaitBesidePrefill(engine, image, maxTiles);
             add("model", model.toString() + " (" + dtype + ", " + threads + " threads)", "");
             add("prompt", p.warm().promptTokens() + " tokens, " + p.warm().imageTiles() + " tiles", "");
             add("prefill seconds (median of 3 after warm-up)", String.format("%.3f", p.seconds()), "");
@@ -427,6 +469,8 @@ public final class EngineBenchmark {
                     String.format("%.3f  (%.1f prompt tokens/s; passes of at most %d tokens)", concurrent[0],
                             CONCURRENT_IMAGES * p.warm().promptTokens() / concurrent[0], maxPrefillTokens), "");
             add("  resident memory rise during them (median of 3)", String.format("%.0f MB", concurrent[1]), "");
+            add("longest wait for a token of a running sequence while the image prompt is prefilled",
+                    String.format("%.3f s  (the image's prefill: %.3f s in %.0f passes)", wait[0], wait[1], wait[2]), "");
         }
         return lines;
     }
