@@ -172,7 +172,11 @@ class ContinuousBatchSchedulerTest {
         }
     }
 
-    /** A request cancelled while its prompt is prefilled pass by pass frees its KV memory between two passes. */
+    /**
+     * A request cancelled while its prompt is prefilled pass by pass frees its KV memory between
+     * two passes (a sequence decodes beside it, which also spaces the passes out; the tiny model
+     * may finish even 4096 tokens during them, so nothing here depends on it still running).
+     */
     @Test
     void aRequestCancelledDuringItsPrefillLeavesBeforeItsLastPass() throws Exception {
         int budget = 4;
@@ -184,13 +188,12 @@ class ContinuousBatchSchedulerTest {
             long textReservation = engine.stats().kvBytesReserved();
             long passesBefore = engine.stats().prefillPasses();
             CompletableFuture<GenerationResult> cancelled = engine.submit(image);
-            waitFor(() -> engine.stats().prefillPasses() > passesBefore + 2);
+            waitFor(() -> engine.stats().prefillPasses() > passesBefore + 2, 1);
             cancelled.cancel(true);
-            waitFor(() -> engine.stats().kvBytesReserved() == textReservation);
+            // the image's reservation is gone, whether the text's is still held or not
+            waitFor(() -> engine.stats().kvBytesReserved() == textReservation || engine.stats().kvBytesReserved() == 0);
             long ran = engine.stats().prefillPasses() - passesBefore;
             assertTrue(ran < passes, "it stopped after " + ran + " passes; its whole prompt takes " + passes);
-            assertFalse(running.isDone());
-            assertEquals(1, engine.stats().running());
             running.cancel(true);
             waitFor(() -> engine.stats().kvBytesReserved() == 0);
         }
@@ -395,12 +398,16 @@ class ContinuousBatchSchedulerTest {
     }
 
     private static void waitFor(java.util.function.BooleanSupplier condition) throws InterruptedException {
+        waitFor(condition, 20);
+    }
+
+    private static void waitFor(java.util.function.BooleanSupplier condition, long pollMillis) throws InterruptedException {
         long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
         while (!condition.getAsBoolean()) {
             if (System.nanoTime() > end) {
                 throw new AssertionError("condition not reached in 60 s");
             }
-            Thread.sleep(20);
+            Thread.sleep(pollMillis);
         }
     }
 
