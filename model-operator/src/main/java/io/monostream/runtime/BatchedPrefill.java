@@ -13,9 +13,15 @@ import java.util.Arrays;
 import java.util.List;
 
 /**
- * The prefill of the groups admitted together, run one pass of at most {@code maxPrefillTokens}
- * prompt rows at a time, so that the scheduler runs a decode step of the sequences already
- * generating between two passes instead of making them wait for a whole long prompt.
+ * The prefill of admitted groups, run one pass of at most {@code maxPrefillTokens} prompt rows at
+ * a time, so that the scheduler runs a decode step of the sequences already generating between
+ * two passes instead of making them wait for a whole long prompt.
+ *
+ * <p>Groups may join while it is in progress ({@link #add}): their parts go ahead of the parts
+ * still unfinished, so a short prompt that arrives during a long one is prefilled in the next
+ * pass (the scheduler admits such newcomers only within half a pass, so the long prompt keeps at
+ * least the other half of every pass). A group whose parts are all done leaves at once
+ * ({@link #takeFinished}) and starts decoding, whatever is still being prefilled beside it.
  *
  * <p>A single request's prompt is prefilled whole. A shared group (caption and OCR of one image)
  * runs its image prefix once; once that is cached, each member forks the prefix cache and runs its
@@ -32,9 +38,12 @@ final class BatchedPrefill implements AutoCloseable {
     private final int imageEndId;
     private final List<Group> groups;
     private final NDManager step;
+    private final boolean acceptsMore;
+    /** The parts still to run, in the order the passes take them. */
     private final List<Part> parts = new ArrayList<>();
-    private boolean started;
-    private int first; // parts before it are done
+    /** Groups added whose parts are not made yet (the next pass makes them, so a failure to is that pass's). */
+    private final List<Group> arriving = new ArrayList<>();
+    private final java.util.Map<Group, NDManager> groupScopes = new java.util.IdentityHashMap<>();
     private int tokens;
 
     /** Prompt rows that run through one cache: a whole prompt, an image prefix, or a suffix after a fork. */
@@ -64,21 +73,65 @@ final class BatchedPrefill implements AutoCloseable {
         }
     }
 
-    BatchedPrefill(MonoInternVL model, int maxPrefillTokens, int imageEndId, List<Group> groups) {
+    /**
+     * @param acceptsMore whether groups may {@link #add join} it later (not a prefill that retries
+     *     one group alone after a batch failed, so that its failure stays its own)
+     */
+    BatchedPrefill(MonoInternVL model, int maxPrefillTokens, int imageEndId, List<Group> groups, boolean acceptsMore) {
         this.model = model;
         this.maxPrefillTokens = maxPrefillTokens;
         this.imageEndId = imageEndId;
         this.groups = new ArrayList<>(groups);
+        this.arriving.addAll(groups);
+        this.acceptsMore = acceptsMore;
         this.step = model.manager().newSubManager();
     }
 
-    /** The groups still being prefilled (a group {@link #abandon abandoned} is no longer here). */
+    /** The groups still being prefilled (not those {@link #takeFinished taken} or {@link #abandon abandoned}). */
     List<Group> groups() {
         return groups;
     }
 
-    boolean done() {
-        return started && first == parts.size();
+    boolean acceptsMore() {
+        return acceptsMore;
+    }
+
+    /** Requests in its groups: they hold batch slots. */
+    int members() {
+        int n = 0;
+        for (Group g : groups) {
+            n += g.members().size();
+        }
+        return n;
+    }
+
+    /** Groups that join the prefill in progress; their prompts run ahead of what is unfinished, from the next pass. */
+    void add(List<Group> more) {
+        if (!acceptsMore) {
+            throw new IllegalStateException("this prefill retries one group alone");
+        }
+        groups.addAll(more);
+        arriving.addAll(more);
+    }
+
+    /** Removes and returns the groups whose every part has run (their members' first logits are set). */
+    List<Group> takeFinished() {
+        List<Group> finished = new ArrayList<>();
+        for (Group g : groups) {
+            if (arriving.contains(g)) {
+                continue;
+            }
+            boolean done = true;
+            for (Part p : parts) {
+                done &= p.group != g;
+            }
+            if (done) {
+                finished.add(g);
+            }
+        }
+        groups.removeAll(finished);
+        finished.forEach(this::leave);
+        return finished;
     }
 
     /** Prompt tokens run so far (a shared prefix counts once). */
@@ -92,15 +145,20 @@ final class BatchedPrefill implements AutoCloseable {
      * cache. Returns the prompt tokens the pass ran.
      */
     int runPass() {
-        if (!started) {
-            start();
-            started = true;
+        if (!arriving.isEmpty()) {
+            List<Part> made = new ArrayList<>();
+            for (Group g : arriving) {
+                made.addAll(partsOf(g));
+            }
+            parts.addAll(0, made);
+            arriving.clear();
         }
         int room = maxPrefillTokens;
+        List<Part> forked = new ArrayList<>();
         try (NDManager scope = step.newSubManager()) {
             List<SequenceChunk> pass = new ArrayList<>();
             List<Part> owners = new ArrayList<>();
-            for (int i = first; i < parts.size() && room > 0; i++) {
+            for (int i = 0; i < parts.size() && room > 0; i++) {
                 Part p = parts.get(i);
                 int n = Math.min(p.ids.length - p.done, room);
                 if (n == 0) {
@@ -129,13 +187,14 @@ final class BatchedPrefill implements AutoCloseable {
                 if (p.owner != null) {
                     p.owner.firstLogits = model.logits(hidden.get(row - 1)).toFloatArray();
                 } else {
-                    forkSuffixes(p);
+                    forked.add(p);
                 }
             }
+            for (Part prefix : forked) {
+                forkSuffixes(prefix);
+            }
         }
-        while (first < parts.size() && parts.get(first).finished()) {
-            first++;
-        }
+        prune();
         tokens += maxPrefillTokens - room;
         return maxPrefillTokens - room;
     }
@@ -143,17 +202,27 @@ final class BatchedPrefill implements AutoCloseable {
     /** Stops prefilling a group (its members were cancelled or expired); the caller releases their caches. */
     void abandon(Group g) {
         for (Part p : parts) {
-            if (p.group == g && !p.finished()) {
+            if (p.group == g) {
                 p.done = p.ids.length;
-                if (p.forks != null) {
-                    p.cache.close();
-                }
             }
         }
         groups.remove(g);
-        while (first < parts.size() && parts.get(first).finished()) {
-            first++;
+        arriving.remove(g);
+        leave(g);
+        prune();
+    }
+
+    /** Frees the image rows and prefix cache of a group that left. */
+    private void leave(Group g) {
+        NDManager own = groupScopes.remove(g);
+        if (own != null) {
+            own.close();
         }
+    }
+
+    /** Drops the finished parts (an image prefix has forked its members by then). */
+    private void prune() {
+        parts.removeIf(Part::finished);
     }
 
     /** Frees what the prefill holds itself (image rows, prefix caches); the members' caches stay theirs. */
@@ -162,39 +231,48 @@ final class BatchedPrefill implements AutoCloseable {
         step.close();
     }
 
-    /** The parts of every group: per group, its image prefix (when members share one), then each other member's whole prompt. */
-    private void start() {
-        for (Group g : groups) {
-            PreprocessedImage image = g.members().get(0).prepared.image();
-            ImageRows rows = image == null ? null : new ImageRows(model, step, image);
-            int[] prefix = g.members().size() == 1 ? null : sharedPrefix(g);
-            // only prompts that start with the whole image prefix can fork from it (a question with
-            // an <image> placeholder after some text puts the block elsewhere)
-            List<Sequence> forks = new ArrayList<>();
-            List<Sequence> alone = new ArrayList<>();
-            for (Sequence s : g.members()) {
-                (prefix != null && startsWith(s.prepared.inputIds(), prefix, prefix.length) ? forks : alone).add(s);
-            }
-            if (forks.size() == 1) {
-                alone.addAll(forks);
-                forks.clear();
-            }
-            if (!forks.isEmpty()) {
-                parts.add(new Part(prefix, rows, model.newCache(step, prefix.length), g, null, forks));
-            }
-            for (Sequence s : alone) {
-                s.cache = model.newCache(model.manager(), s.capacity());
-                parts.add(new Part(s.prepared.inputIds(), rows, s.cache, g, s, null));
-            }
+    /**
+     * A group's parts: its image prefix (when members share one), then each other member's whole
+     * prompt. Its image rows and prefix cache belong to a manager of its own, freed when it leaves.
+     */
+    private List<Part> partsOf(Group g) {
+        NDManager own = step.newSubManager();
+        groupScopes.put(g, own);
+        PreprocessedImage image = g.members().get(0).prepared.image();
+        ImageRows rows = image == null ? null : new ImageRows(model, own, image);
+        int[] prefix = g.members().size() == 1 ? null : sharedPrefix(g);
+        // only prompts that start with the whole image prefix can fork from it (a question with an
+        // <image> placeholder after some text puts the block elsewhere)
+        List<Sequence> forks = new ArrayList<>();
+        List<Sequence> alone = new ArrayList<>();
+        for (Sequence s : g.members()) {
+            (prefix != null && startsWith(s.prepared.inputIds(), prefix, prefix.length) ? forks : alone).add(s);
         }
+        if (forks.size() == 1) {
+            alone.addAll(forks);
+            forks.clear();
+        }
+        List<Part> made = new ArrayList<>();
+        if (!forks.isEmpty()) {
+            made.add(new Part(prefix, rows, model.newCache(own, prefix.length), g, null, forks));
+        }
+        for (Sequence s : alone) {
+            s.cache = model.newCache(model.manager(), s.capacity());
+            made.add(new Part(s.prepared.inputIds(), rows, s.cache, g, s, null));
+        }
+        return made;
     }
 
-    /** Each member of a finished image prefix gets a fork of its cache and a part for the rest of its prompt. */
+    /**
+     * Each member of a finished image prefix gets a fork of its cache and a part for the rest of
+     * its prompt, placed right after the prefix: ahead of any longer prompt still unfinished.
+     */
     private void forkSuffixes(Part prefix) {
+        int at = parts.indexOf(prefix) + 1;
         for (Sequence s : prefix.forks) {
             s.cache = prefix.cache.fork(model.manager(), s.capacity());
             int[] ids = s.prepared.inputIds();
-            parts.add(new Part(Arrays.copyOfRange(ids, prefix.ids.length, ids.length), null, s.cache, prefix.group, s, null));
+            parts.add(at++, new Part(Arrays.copyOfRange(ids, prefix.ids.length, ids.length), null, s.cache, prefix.group, s, null));
         }
         prefix.cache.close();
     }

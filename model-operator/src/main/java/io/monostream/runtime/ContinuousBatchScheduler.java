@@ -32,9 +32,12 @@ import java.util.concurrent.locks.ReentrantLock;
  * the KV budget has room and their prompts fit one prefill pass of {@code maxPrefillTokens} (a
  * group is one request, or several requests on the same image that share its prefill; the first
  * group is admitted whatever its length), to be prefilled together in passes of at most that many
- * tokens (a longer prompt in chunks, see {@link BatchedPrefill}). Each iteration runs one pass of
- * the prefill in progress, then one decode step over every running sequence: a long prompt delays
- * the running sequences' next token by one pass, not by its whole prefill. A finished,
+ * tokens (a longer prompt in chunks, see {@link BatchedPrefill}). While a prefill is in progress,
+ * groups whose prompts fit half a pass join it, ahead of its unfinished prompts. Each iteration
+ * runs one pass of the prefill in progress, then one decode step over every running sequence: a
+ * long prompt delays the running sequences' next token by one pass, not by its whole prefill, and
+ * a short prompt that arrives during it waits for one pass, not for its end. A group whose prompts
+ * have run starts decoding at once. A finished,
  * expired or cancelled sequence leaves at once and frees its KV reservation; a waiting one joins
  * at the next iteration. A batch that fails is retried one group or sequence at a time, so a bad
  * request fails alone.
@@ -218,7 +221,7 @@ final class ContinuousBatchScheduler implements Runnable {
                 }
                 try {
                     if (!admitted.isEmpty()) {
-                        prefills.addLast(newPrefill(admitted));
+                        admitToPrefill(admitted);
                     }
                     if (!prefills.isEmpty()) {
                         prefillPass();
@@ -268,8 +271,9 @@ final class ContinuousBatchScheduler implements Runnable {
     }
 
     /**
-     * Groups to prefill now: none while a prefill is still in progress (its passes alternate with
-     * decode steps); blocks while there is nothing to do; null once stopping.
+     * Groups to prefill now; blocks while there is nothing to do; null once stopping. While a
+     * prefill is in progress, only groups whose prompts fit half a pass together are admitted, to
+     * join it ahead of its unfinished prompts (the prefill in progress keeps the other half).
      */
     private List<Group> admit() throws InterruptedException {
         List<Group> admitted = new ArrayList<>();
@@ -293,12 +297,17 @@ final class ContinuousBatchScheduler implements Runnable {
             if (stopping) {
                 return null;
             }
-            if (!prefills.isEmpty()) {
-                return admitted;
+            BatchedPrefill inProgress = prefills.peekFirst();
+            if (inProgress != null && !inProgress.acceptsMore()) {
+                return admitted; // a group retried alone after its batch failed takes no company
             }
             Instant now = Instant.now();
             int slots = maxBatch - running.size();
-            long prefillRoom = maxPrefillTokens;
+            for (BatchedPrefill p : prefills) {
+                slots -= p.members();
+            }
+            boolean joining = inProgress != null;
+            long prefillRoom = joining ? maxPrefillTokens / 2 : maxPrefillTokens;
             Iterator<Group> it = waiting.iterator();
             while (it.hasNext()) {
                 Group g = it.next();
@@ -309,14 +318,14 @@ final class ContinuousBatchScheduler implements Runnable {
                 }
                 long need = g.reservedTokens() * model.kvBytesPerToken();
                 // strict FIFO: a group that does not fit blocks the ones behind it (no starvation)
-                if (g.members().size() > slots && !(running.isEmpty() && admitted.isEmpty())) {
+                if (g.members().size() > slots && (joining || !running.isEmpty() || !admitted.isEmpty())) {
                     break;
                 }
                 if (kvReserved + need > kvBudgetBytes) {
                     break;
                 }
                 int prompt = BatchedPrefill.promptTokens(g, generator.imageEndId());
-                if (!admitted.isEmpty() && prompt > prefillRoom) {
+                if ((joining || !admitted.isEmpty()) && prompt > prefillRoom) {
                     break;
                 }
                 it.remove();
@@ -413,7 +422,8 @@ final class ContinuousBatchScheduler implements Runnable {
                 LOG.warn("batched prefill of {} groups failed ({}); retrying them one by one", groups.size(), e.toString());
                 for (int i = groups.size() - 1; i >= 0; i--) {
                     groups.get(i).members().forEach(Sequence::closeCache);
-                    prefills.addFirst(newPrefill(List.of(groups.get(i))));
+                    stampAdmitted(List.of(groups.get(i)));
+                    prefills.addFirst(new BatchedPrefill(model, maxPrefillTokens, generator.imageEndId(), List.of(groups.get(i)), false));
                 }
             }
             return;
@@ -423,41 +433,52 @@ final class ContinuousBatchScheduler implements Runnable {
         largestPrefillPass = Math.max(largestPrefillPass, ran);
         prefillTokens += ran;
         prefillNanos += end - start;
-        if (job.done()) {
+        for (Group g : job.takeFinished()) {
+            startDecoding(g, end);
+        }
+        if (job.groups().isEmpty()) {
             prefills.removeFirst().close();
-            startDecoding(job, end);
+            // an image prefill frees hundreds of MB of activations into malloc arenas that glibc
+            // keeps; they go back to the OS once the engine is idle (admit), not after every
+            // prefill: the next prefill would fault all of them in again (mid-size model, 5 tiles:
+            // 20 % of its time)
+            if (job.tokens() >= model.tokensPerTile()) {
+                trimPending = true;
+            }
         }
     }
 
-    private BatchedPrefill newPrefill(List<Group> groups) {
+    /** Admitted groups join the prefill in progress, or start one. */
+    private void admitToPrefill(List<Group> admitted) {
+        stampAdmitted(admitted);
+        BatchedPrefill inProgress = prefills.peekFirst();
+        if (inProgress != null) {
+            inProgress.add(admitted);
+        } else {
+            prefills.addLast(new BatchedPrefill(model, maxPrefillTokens, generator.imageEndId(), admitted, true));
+        }
+    }
+
+    private static void stampAdmitted(List<Group> groups) {
         long now = System.nanoTime();
         for (Group g : groups) {
             for (Sequence s : g.members()) {
                 s.admittedNanos = now;
             }
         }
-        return new BatchedPrefill(model, maxPrefillTokens, generator.imageEndId(), groups);
     }
 
-    /** A finished prefill's sequences take their first token and join the running ones. */
-    private void startDecoding(BatchedPrefill job, long end) {
-        for (Group g : job.groups()) {
-            for (Sequence s : g.members()) {
-                s.prefillNanos = end - s.admittedNanos;
-                s.decodeStartNanos = end;
-                firstTokens++;
-                firstTokenNanos += end - s.submittedNanos;
-                accept(s, s.firstLogits);
-                running.add(s);
-            }
+    /** A group whose prompts have all run: its sequences take their first token and join the running ones. */
+    private void startDecoding(Group g, long end) {
+        for (Sequence s : g.members()) {
+            s.prefillNanos = end - s.admittedNanos;
+            s.decodeStartNanos = end;
+            firstTokens++;
+            firstTokenNanos += end - s.submittedNanos;
+            accept(s, s.firstLogits);
+            running.add(s);
         }
         runningCount = running.size();
-        // an image prefill frees hundreds of MB of activations into malloc arenas that glibc keeps;
-        // they go back to the OS once the engine is idle (admit), not after every prefill: the next
-        // prefill would fault all of them in again (mid-size model, 5 tiles: 20 % of its time)
-        if (job.tokens() >= model.tokensPerTile()) {
-            trimPending = true;
-        }
     }
 
     /** Drops the prefill's groups whose every member was cancelled or reached its deadline. */

@@ -173,6 +173,39 @@ class ContinuousBatchSchedulerTest {
     }
 
     /**
+     * A short prompt that arrives while a long one is prefilled joins the prefill in progress: it
+     * runs in the next pass, ahead of the long prompt's rest, and decodes (here: finishes) before
+     * the long prompt's last pass; neither's tokens change, and no pass is over its budget.
+     */
+    @Test
+    void aShortPromptArrivingDuringALongPrefillIsPrefilledInTheNextPass() throws Exception {
+        GenerationRequest shortOne = GenerationRequest.builder("short").question("Hi").maxNewTokens(3).build();
+        GenerationResult shortAlone = serial.generateNow(shortOne);
+        int budget = 2 * shortAlone.promptTokens() + 2; // newcomers may take half a pass
+        GenerationRequest longOne = GenerationRequest.builder("long").image(wide).maxTiles(12)
+                .question("Describe the image.").maxNewTokens(2).build();
+        GenerationResult longAlone = serial.generateNow(longOne);
+        int passes = (longAlone.promptTokens() + budget - 1) / budget;
+        assertTrue(passes > 15, "the long prompt needs many passes: " + passes);
+        try (Engine engine = Engine.open(options().maxBatch(8).maxPrefillTokens(budget).build())) {
+            engine.generateNow(longOne); // preprocessed once: queued at once below, from the engine's recent images
+            long passesBefore = engine.stats().prefillPasses();
+            // the long prompt is admitted first and alone (the short one does not fit the rest of
+            // its pass), so the short one arrives while the long one is prefilled
+            CompletableFuture<GenerationResult> longFuture = engine.submit(longOne);
+            GenerationResult shortResult = join(engine.submit(shortOne));
+            assertFalse(longFuture.isDone(), "the long request was done before the short one that arrived during its prefill");
+            long passesWhenShortFinished = engine.stats().prefillPasses() - passesBefore;
+            assertTrue(passesWhenShortFinished < passes, passesWhenShortFinished + " of " + passes + " passes");
+            assertArrayEquals(shortAlone.generatedIds(), shortResult.generatedIds());
+            assertArrayEquals(longAlone.generatedIds(), join(longFuture).generatedIds());
+            EngineStats stats = engine.stats();
+            assertTrue(stats.largestPrefillPass() <= budget, stats.toString());
+            waitFor(() -> engine.stats().kvBytesReserved() == 0);
+        }
+    }
+
+    /**
      * A request cancelled while its prompt is prefilled pass by pass frees its KV memory between
      * two passes (a sequence decodes beside it, which also spaces the passes out; the tiny model
      * may finish even 4096 tokens during them, so nothing here depends on it still running).
