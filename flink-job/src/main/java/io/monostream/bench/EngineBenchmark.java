@@ -119,10 +119,11 @@ public final class EngineBenchmark {
     private static double[] tokenWaitBesidePrefill(Engine engine, byte[] image, int maxTiles) {
         GenerationRequest beside = imageRequest("beside", image, maxTiles, 1);
         engine.generateNow(beside); // the image is preprocessed once: below it is queued at once, from the recent images
+        long decodedBefore = engine.stats().decodeTokens();
         CompletableFuture<GenerationResult> text = engine.submit(GenerationRequest.builder("running")
                 .question("Tell me a long story.").maxNewTokens(4096).ignoreStopTokens(true).build());
-        while (engine.stats().running() == 0 && !text.isDone()) {
-            LockSupport.parkNanos(100_000);
+        while (engine.stats().decodeTokens() == decodedBefore && !text.isDone()) {
+            LockSupport.parkNanos(100_000); // until its first decode step: its prefill is over
         }
         long passesBefore = engine.stats().prefillPasses();
         CompletableFuture<GenerationResult> prefilled = engine.submit(beside);
@@ -147,6 +148,26 @@ public final class EngineBenchmark {
         text.cancel(true);
         GenerationResult r = prefilled.join();
         return new double[] {longest / 1e9, r.timings().prefillNanos() / 1e9, engine.stats().prefillPasses() - passesBefore};
+    }
+
+    /**
+     * A short text request submitted just after the image request (which is admitted first, and
+     * alone when its prompt fills a pass): {the short request's seconds from submission to its
+     * first token, the image's seconds to its first token}. Without joining the prefill in
+     * progress the short request would wait for the image's whole prefill.
+     */
+    private static double[] shortPromptBesidePrefill(Engine engine, byte[] image, int maxTiles) {
+        GenerationRequest beside = imageRequest("beside", image, maxTiles, 1);
+        engine.generateNow(beside); // preprocessed once: below it is queued at once, from the recent images
+        CompletableFuture<GenerationResult> prefilled = engine.submit(beside);
+        GenerationResult text = engine.generateNow(GenerationRequest.builder("short").question("Hi")
+                .maxNewTokens(1).ignoreStopTokens(true).build());
+        GenerationResult imageResult = prefilled.join();
+        return new double[] {firstTokenSeconds(text), firstTokenSeconds(imageResult)};
+    }
+
+    private static double firstTokenSeconds(GenerationResult r) {
+        return (r.timings().queueNanos() + r.timings().preprocessNanos() + r.timings().prefillNanos()) / 1e9;
     }
 
     /** {@code image} as a PNG with its top-left pixel set from {@code seed}: a different image for the engine. */
@@ -456,6 +477,7 @@ public final class EngineBenchmark {
             long peakSoFar = ProcessMemory.peakResident();
             double[] concurrent = concurrentImages(engine, image, maxTiles, CONCURRENT_IMAGES);
             double[] wait = tokenWaitBesidePrefill(engine, image, maxTiles);
+            double[] beside = shortPromptBesidePrefill(engine, image, maxTiles);
             add("model", model.toString() + " (" + dtype + ", " + threads + " threads)", "");
             add("prompt", p.warm().promptTokens() + " tokens, " + p.warm().imageTiles() + " tiles", "");
             add("prefill seconds (median of 3 after warm-up)", String.format("%.3f", p.seconds()), "");
@@ -471,6 +493,8 @@ public final class EngineBenchmark {
             add("  resident memory rise during them (median of 3)", String.format("%.0f MB", concurrent[1]), "");
             add("longest wait for a token of a running sequence while the image prompt is prefilled",
                     String.format("%.3f s  (the image's prefill: %.3f s in %.0f passes)", wait[0], wait[1], wait[2]), "");
+            add("a short text request submitted just after the image one: seconds to its first token",
+                    String.format("%.3f s  (the image's: %.3f s)", beside[0], beside[1]), "");
         }
         return lines;
     }
