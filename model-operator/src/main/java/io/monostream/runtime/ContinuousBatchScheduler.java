@@ -396,7 +396,7 @@ final class ContinuousBatchScheduler implements Runnable {
     // ---------------------------------------------------------------- prefill
 
     /**
-     * Runs the next pass of the prefill in progress. Once its last pass has run, its sequences take
+     * Runs the next pass of the prefill in progress. The groups whose prompts have all run take
      * their first token and join the running ones. Groups whose every member was cancelled or
      * reached its deadline are dropped between passes, freeing their KV reservation. A prefill of
      * several groups that fails is split and retried one group at a time, so a bad request fails
