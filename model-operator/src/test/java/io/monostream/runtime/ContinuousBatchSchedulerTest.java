@@ -234,6 +234,28 @@ class ContinuousBatchSchedulerTest {
         }
     }
 
+    /**
+     * A request whose deadline passes while its prompt is prefilled pass by pass fails then, with
+     * MODEL_TIMEOUT, instead of after its last pass, and frees its KV memory (the deadline is half
+     * the time the same prefill took just before).
+     */
+    @Test
+    void aRequestWhoseDeadlinePassesDuringItsPrefillFailsBetweenTwoPasses() throws Exception {
+        int budget = 4;
+        GenerationRequest.Builder image = GenerationRequest.builder("late").image(wide).maxTiles(6)
+                .question("Describe the image.").maxNewTokens(8);
+        try (Engine engine = Engine.open(options().maxBatch(8).maxPrefillTokens(budget).build())) {
+            engine.generateNow(image.build()); // warm-up; the image is preprocessed once
+            long prefillNanos = engine.generateNow(image.build()).timings().prefillNanos();
+            CompletableFuture<GenerationResult> late = engine.submit(
+                    image.deadline(Instant.now().plusNanos(prefillNanos / 2)).build());
+            EngineException timeout = assertInstanceOf(EngineException.class, failure(late));
+            assertEquals(FailureReason.MODEL_TIMEOUT, timeout.reason());
+            assertTrue(timeout.getMessage().contains("during its prefill"), timeout.getMessage());
+            waitFor(() -> engine.stats().kvBytesReserved() == 0);
+        }
+    }
+
     @Test
     void requestsArePrefilledTogetherOnlyWhileTheirPromptsFitOnePass() {
         int prompt = serial.generateNow(GenerationRequest.builder("probe").image(square).maxTiles(1).question("Describe the image.")
