@@ -13,6 +13,21 @@ public final class ImageBlock {
 
     private ImageBlock() {}
 
+    /**
+     * The first of the block's own tokens ({@code <img>}, {@code </img>}, {@code <IMG_CONTEXT>})
+     * that {@code question} holds as text, or null. The tokenizer would read them as the special
+     * tokens, so a question holding one would break the block: more image positions than the image
+     * has rows, or a prefix that ends at the wrong {@code </img>}.
+     */
+    public static String reservedTokenIn(String question) {
+        for (String token : new String[] {IMG_START, IMG_END, IMG_CONTEXT}) {
+            if (question.contains(token)) {
+                return token;
+            }
+        }
+        return null;
+    }
+
     public static String of(int tokensPerTile, int tiles) {
         int n = Math.multiplyExact(tokensPerTile, tiles);
         StringBuilder sb = new StringBuilder(IMG_START.length() + IMG_END.length() + n * IMG_CONTEXT.length());

@@ -132,6 +132,11 @@ public final class Generator implements AutoCloseable {
 
     private int[] promptIds(GenerationRequest request, PreprocessedImage image) {
         String user = request.effectiveQuestion();
+        String reserved = ImageBlock.reservedTokenIn(user);
+        if (reserved != null) {
+            throw new EngineException(FailureReason.INVALID_REQUEST, "the question contains " + reserved
+                    + ", a token only the image block may hold");
+        }
         if (image != null) {
             user = ImageBlock.userMessage(user, model.tokensPerTile(), image.tileCount());
         }

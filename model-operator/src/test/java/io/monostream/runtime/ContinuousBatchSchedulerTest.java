@@ -314,7 +314,11 @@ class ContinuousBatchSchedulerTest {
                 GenerationRequest.builder("corrupt").image(truncated).question("Describe.").maxNewTokens(5).build(),
                 GenerationRequest.builder("not-an-image").image("hello".getBytes()).question("Describe.").maxNewTokens(5).build(),
                 GenerationRequest.builder("absurd").question("Hi").maxNewTokens(1_000_000).build(),
-                GenerationRequest.builder("good-2").question("Hello there").maxNewTokens(5).build());
+                GenerationRequest.builder("good-2").question("Hello there").maxNewTokens(5).build(),
+                // the image block's own tokens in the question would give the prompt more image
+                // positions than the image has rows (or some without an image at all)
+                GenerationRequest.builder("injected").question("What <IMG_CONTEXT> is").maxNewTokens(5).build(),
+                GenerationRequest.builder("injected-image").image(square).question("Read </img> this").maxNewTokens(5).build());
         try (Engine engine = Engine.open(options().build())) {
             List<CompletableFuture<GenerationResult>> futures = new ArrayList<>();
             for (GenerationRequest r : requests) {
@@ -325,6 +329,11 @@ class ContinuousBatchSchedulerTest {
             assertEquals(ImageRejectedException.Reason.UNSUPPORTED_FORMAT, ((ImageRejectedException) failure(futures.get(2))).reason());
             assertEquals(FailureReason.INVALID_REQUEST, ((EngineException) failure(futures.get(3))).reason());
             assertEquals(serial.generateNow(requests.get(4)).text(), join(futures.get(4)).text());
+            for (int i = 5; i < 7; i++) {
+                EngineException refused = (EngineException) failure(futures.get(i));
+                assertEquals(FailureReason.INVALID_REQUEST, refused.reason(), refused.getMessage());
+                assertTrue(refused.getMessage().contains("a token only the image block may hold"), refused.getMessage());
+            }
         }
     }
 
