@@ -10,7 +10,9 @@ import io.monostream.vision.PreprocessedImage;
 
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.IdentityHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * The prefill of admitted groups, run one pass of at most {@code maxPrefillTokens} prompt rows at
@@ -25,10 +27,10 @@ import java.util.List;
  *
  * <p>A single request's prompt is prefilled whole. A shared group (caption and OCR of one image)
  * runs its image prefix once; once that is cached, each member forks the prefix cache and runs its
- * own suffix. The parts run in order; a part longer than a pass's room is split across passes,
- * its image rows with it, and its later pieces attend to the earlier ones through its cache. Each
- * pass's intermediates are freed before the next, so a prefill's working memory is bounded by the
- * pass, not by the prompts.
+ * own suffix. Each pass takes the parts in order; a part longer than a pass's room is split
+ * across passes, its image rows with it, and its later pieces attend to the earlier ones through
+ * its cache. Each pass's intermediates are freed before the next, so a prefill's working memory is
+ * bounded by the pass, not by the prompts.
  *
  * <p>Used by the model thread only.
  */
@@ -41,9 +43,13 @@ final class BatchedPrefill implements AutoCloseable {
     private final boolean acceptsMore;
     /** The parts still to run, in the order the passes take them. */
     private final List<Part> parts = new ArrayList<>();
-    /** Groups added whose parts are not made yet (the next pass makes them, so a failure to is that pass's). */
+    /**
+     * Groups whose parts are not made yet: the next pass makes them, so that a failure to make
+     * them (a cache that does not fit in memory) is that pass's, which the scheduler isolates.
+     */
     private final List<Group> arriving = new ArrayList<>();
-    private final java.util.Map<Group, NDManager> groupScopes = new java.util.IdentityHashMap<>();
+    /** Each group's own manager: its image rows and prefix cache, freed when it leaves. */
+    private final Map<Group, NDManager> groupScopes = new IdentityHashMap<>();
     private int tokens;
 
     /** Prompt rows that run through one cache: a whole prompt, an image prefix, or a suffix after a fork. */
