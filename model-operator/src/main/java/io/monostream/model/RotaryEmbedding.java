@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDArrays;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.DataType;
+import io.monostream.torch.Aten;
 
 /**
  * Rotate-half (NeoX) rotary position embedding with the checkpoint's scaling (spec §6):
@@ -79,7 +80,7 @@ final class RotaryEmbedding {
     }
 
     private NDArray onDevice(NDManager manager, float[] values, int length) {
-        return io.monostream.torch.Aten.fromFloats(manager, values, length, headDim);
+        return Aten.fromFloats(manager, values, length, headDim);
     }
 
     /** inv_freq_i = 1 / base^(2i/d), computed by libtorch in fp32 exactly as the reference does. */

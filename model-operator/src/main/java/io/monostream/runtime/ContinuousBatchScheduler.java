@@ -1,13 +1,8 @@
 package io.monostream.runtime;
 
-import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDArrays;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import io.monostream.model.KvCache;
 import io.monostream.model.MonoInternVL;
 import io.monostream.model.SequenceChunk;
-import io.monostream.torch.Aten;
 import io.monostream.torch.NativeHeap;
 import io.monostream.vision.PreprocessedImage;
 import org.slf4j.Logger;
@@ -16,10 +11,12 @@ import org.slf4j.LoggerFactory;
 import java.time.Instant;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Arrays;
+import java.util.Collections;
 import java.util.Deque;
+import java.util.IdentityHashMap;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.Condition;
@@ -156,7 +153,7 @@ final class ContinuousBatchScheduler implements Runnable {
 
     /** Heap bytes the distinct images of the waiting requests hold. Must hold the lock. */
     private long waitingImageBytes() {
-        java.util.Set<PreprocessedImage> seen = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
+        Set<PreprocessedImage> seen = Collections.newSetFromMap(new IdentityHashMap<>());
         long total = 0;
         for (Group g : waiting) {
             for (Sequence s : g.members()) {

@@ -19,10 +19,12 @@ import java.util.Objects;
  * @param maxBatch sequences decoded together (continuous batching)
  * @param kvCacheBytes KV cache memory the engine may reserve; a request reserves prompt plus
  *     max_new_tokens at admission, and one that can never fit is refused
- * @param maxPrefillTokens prompt tokens one prefill pass runs through the decoder (and image tiles
- *     of at most that many tokens through the patch embedding): requests are admitted together
- *     only while their prompts fit, and a longer prompt is prefilled in chunks of this size, so a
- *     prefill's working memory is bounded by it, not by the prompts in the queue
+ * @param maxPrefillTokens prompt tokens one prefill pass runs through the decoder (and the image
+ *     tiles those tokens need through the patch embedding): requests are admitted together only
+ *     while their prompts fit, a longer prompt is prefilled in chunks of this size with a decode
+ *     step of the running sequences between two, and short prompts that arrive meanwhile join
+ *     its passes within half of each; a prefill's working memory is bounded by it, not by the
+ *     prompts in the queue
  */
 public record EngineOptions(
         Path modelDir,

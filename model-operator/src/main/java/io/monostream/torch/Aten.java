@@ -98,18 +98,23 @@ public final class Aten {
      * until the garbage collector finds the buffer, long after the array is closed.
      */
     public static NDArray fromFloatSlice(NDManager manager, float[] values, int from, long... shape) {
-        Device device = Device.of(manager.getDevice());
-        try (Tensor host = Tensor.ofSlice(values, from, shape); Tensor there = host.to(device)) {
-            return there.toNDArray(manager);
+        try (Tensor host = Tensor.ofSlice(values, from, shape)) {
+            return onDeviceOf(manager, host);
         }
     }
 
-    /** {@link #fromFloatSlice} of all of {@code values}. */
+    /** {@link #fromFloatSlice} of all of {@code values}, which must fill {@code shape}. */
     public static NDArray fromFloats(NDManager manager, float[] values, long... shape) {
-        if (Tensor.numel(shape) != values.length) {
-            throw new IllegalArgumentException(values.length + " values do not fill " + java.util.Arrays.toString(shape));
+        try (Tensor host = Tensor.of(values, shape)) {
+            return onDeviceOf(manager, host);
         }
-        return fromFloatSlice(manager, values, 0, shape);
+    }
+
+    /** A host tensor's copy on {@code manager}'s device (the same storage on the CPU), attached to it. */
+    private static NDArray onDeviceOf(NDManager manager, Tensor host) {
+        try (Tensor there = host.to(Device.of(manager.getDevice()))) {
+            return there.toNDArray(manager);
+        }
     }
 
     /** A tensor sharing {@code x}'s storage; close it after the call. */
