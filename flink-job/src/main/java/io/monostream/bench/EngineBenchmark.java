@@ -166,6 +166,25 @@ public final class EngineBenchmark {
         return new double[] {firstTokenSeconds(text), firstTokenSeconds(imageResult)};
     }
 
+    /**
+     * Two image requests on different images, then a short text request, submitted one after the
+     * other: {the short request's seconds from submission to its first token, the first image's,
+     * the second image's}. The second image joins the first one's prefill behind it, so the short
+     * request queued behind the second joins in the next pass; if the second image had to wait for
+     * the first one's prefill to end, the short request would wait with it.
+     */
+    private static double[] shortPromptBehindASecondImage(Engine engine, byte[] image, int maxTiles) {
+        GenerationRequest first = imageRequest("first", image, maxTiles, 1);
+        GenerationRequest second = imageRequest("second", variant(image, 1), maxTiles, 1);
+        engine.generateNow(first); // both preprocessed once: below they are queued at once, from the recent images
+        engine.generateNow(second);
+        CompletableFuture<GenerationResult> a = engine.submit(first);
+        CompletableFuture<GenerationResult> b = engine.submit(second);
+        GenerationResult text = engine.generateNow(GenerationRequest.builder("short").question("Hi")
+                .maxNewTokens(1).ignoreStopTokens(true).build());
+        return new double[] {firstTokenSeconds(text), firstTokenSeconds(a.join()), firstTokenSeconds(b.join())};
+    }
+
     private static double firstTokenSeconds(GenerationResult r) {
         return (r.timings().queueNanos() + r.timings().preprocessNanos() + r.timings().prefillNanos()) / 1e9;
     }
@@ -478,6 +497,7 @@ public final class EngineBenchmark {
             double[] concurrent = concurrentImages(engine, image, maxTiles, CONCURRENT_IMAGES);
             double[] wait = tokenWaitBesidePrefill(engine, image, maxTiles);
             double[] beside = shortPromptBesidePrefill(engine, image, maxTiles);
+            double[] behind = shortPromptBehindASecondImage(engine, image, maxTiles);
             add("model", model.toString() + " (" + dtype + ", " + threads + " threads)", "");
             add("prompt", p.warm().promptTokens() + " tokens, " + p.warm().imageTiles() + " tiles", "");
             add("prefill seconds (median of 3 after warm-up)", String.format("%.3f", p.seconds()), "");
@@ -495,6 +515,8 @@ public final class EngineBenchmark {
                     String.format("%.3f s  (the image's prefill: %.3f s in %.0f passes)", wait[0], wait[1], wait[2]), "");
             add("a short text request submitted just after the image one: seconds to its first token",
                     String.format("%.3f s  (the image's: %.3f s)", beside[0], beside[1]), "");
+            add("the same behind a second image request on another image: seconds to its first token",
+                    String.format("%.3f s  (the images': %.3f and %.3f s)", behind[0], behind[1], behind[2]), "");
         }
         return lines;
     }

@@ -57,7 +57,8 @@ public final class MonostreamOptions {
     public static final ConfigOption<Integer> MODEL_MAX_PREFILL_TOKENS = ConfigOptions.key("model.max-prefill-tokens")
             .intType().defaultValue(EngineOptions.DEFAULT_MAX_PREFILL_TOKENS).withDescription("Prompt tokens one prefill pass runs: requests"
                     + " are prefilled together only while their prompts fit, longer prompts in chunks of this size with decode steps"
-                    + " between them, and short prompts that arrive meanwhile join within half a pass; bounds prefill working memory.");
+                    + " between them, short prompts that arrive meanwhile join within half a pass and long ones behind; bounds prefill"
+                    + " working memory.");
 
     public static final ConfigOption<Long> LIMIT_MAX_BYTES = ConfigOptions.key("limits.max-bytes")
             .longType().defaultValue(32L << 20).withDescription("Largest encoded image, in bytes.");

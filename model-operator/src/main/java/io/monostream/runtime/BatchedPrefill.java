@@ -19,11 +19,15 @@ import java.util.Map;
  * a time, so that the scheduler runs a decode step of the sequences already generating between
  * two passes instead of making them wait for a whole long prompt.
  *
- * <p>Groups may join while it is in progress ({@link #add}): their parts go ahead of the parts
- * still unfinished, so a short prompt that arrives during a long one is prefilled in the next
- * pass (the scheduler admits such newcomers only within half a pass, so the long prompt keeps at
- * least the other half of every pass). A group whose parts are all done leaves at once
- * ({@link #takeFinished}) and starts decoding, whatever is still being prefilled beside it.
+ * <p>Groups may join while it is in progress ({@link #join}). A short one's parts go ahead of the
+ * parts still unfinished, so a short prompt that arrives during a long one is prefilled in the
+ * next pass (the scheduler admits such newcomers only within half a pass, so the long prompt keeps
+ * at least the other half of every pass). A long one's parts go behind every unfinished part: it
+ * takes the room the passes ahead of it leave, from the pass that finishes the prompt before it,
+ * and no longer blocks the short prompts queued behind it. A group whose parts are all done leaves
+ * at once ({@link #takeFinished}) and starts decoding, whatever is still being prefilled beside it.
+ * Its members' prefill starts ({@link Sequence#prefillStartNanos}) with the first pass that runs
+ * one of its parts.
  *
  * <p>A single request's prompt is prefilled whole. A shared group (caption and OCR of one image)
  * runs its image prefix once; once that is cached, each member forks the prefix cache and runs its
@@ -44,10 +48,12 @@ final class BatchedPrefill implements AutoCloseable {
     /** The parts still to run, in the order the passes take them. */
     private final List<Part> parts = new ArrayList<>();
     /**
-     * Groups whose parts are not made yet: the next pass makes them, so that a failure to make
-     * them (a cache that does not fit in memory) is that pass's, which the scheduler isolates.
+     * Groups whose parts are not made yet, to go ahead of the unfinished parts and behind them: the
+     * next pass makes them, so that a failure to make them (a cache that does not fit in memory)
+     * is that pass's, which the scheduler isolates.
      */
     private final List<Group> arriving = new ArrayList<>();
+    private final List<Group> arrivingBehind = new ArrayList<>();
     /** Each group's own manager: its image rows and prefix cache, freed when it leaves. */
     private final Map<Group, NDManager> groupScopes = new IdentityHashMap<>();
     private int tokens;
@@ -111,20 +117,25 @@ final class BatchedPrefill implements AutoCloseable {
         return n;
     }
 
-    /** Groups that join the prefill in progress; their prompts run ahead of what is unfinished, from the next pass. */
-    void add(List<Group> more) {
+    /**
+     * Groups that join the prefill in progress, from the next pass: the prompts of {@code ahead}
+     * run before what is unfinished, those of {@code behind} after it.
+     */
+    void join(List<Group> ahead, List<Group> behind) {
         if (!acceptsMore) {
             throw new IllegalStateException("this prefill retries one group alone");
         }
-        groups.addAll(more);
-        arriving.addAll(more);
+        groups.addAll(ahead);
+        groups.addAll(behind);
+        arriving.addAll(ahead);
+        arrivingBehind.addAll(behind);
     }
 
     /** Removes and returns the groups whose every part has run (their members' first logits are set). */
     List<Group> takeFinished() {
         List<Group> finished = new ArrayList<>();
         for (Group g : groups) {
-            if (arriving.contains(g)) {
+            if (arriving.contains(g) || arrivingBehind.contains(g)) {
                 continue;
             }
             boolean done = true;
@@ -159,6 +170,11 @@ final class BatchedPrefill implements AutoCloseable {
             parts.addAll(0, made);
             arriving.clear();
         }
+        for (Group g : arrivingBehind) {
+            parts.addAll(partsOf(g));
+        }
+        arrivingBehind.clear();
+        long now = System.nanoTime();
         int room = maxPrefillTokens;
         List<Part> forked = new ArrayList<>();
         try (NDManager scope = step.newSubManager()) {
@@ -178,6 +194,11 @@ final class BatchedPrefill implements AutoCloseable {
                 NDArray rows = visual == 0 ? null : p.image.rows(scope, p.imageRowsDone, p.imageRowsDone + visual);
                 pass.add(new SequenceChunk(ids, rows, p.cache));
                 owners.add(p);
+                for (Sequence s : p.group.members()) {
+                    if (s.prefillStartNanos == 0) {
+                        s.prefillStartNanos = now;
+                    }
+                }
                 p.done += n;
                 p.imageRowsDone += visual;
                 room -= n;
@@ -214,6 +235,7 @@ final class BatchedPrefill implements AutoCloseable {
         }
         groups.remove(g);
         arriving.remove(g);
+        arrivingBehind.remove(g);
         leave(g);
         prune();
     }

@@ -30,14 +30,14 @@ import java.util.concurrent.locks.ReentrantLock;
  * group is one request, or several requests on the same image that share its prefill; the first
  * group is admitted whatever its length), to be prefilled together in passes of at most that many
  * tokens (a longer prompt in chunks, see {@link BatchedPrefill}). While a prefill is in progress,
- * groups whose prompts fit half a pass join it, ahead of its unfinished prompts. Each iteration
- * runs one pass of the prefill in progress, then one decode step over every running sequence: a
- * long prompt delays the running sequences' next token by one pass, not by its whole prefill, and
- * a short prompt that arrives during it waits for one pass, not for its end. A group whose prompts
- * have run starts decoding at once. A finished,
- * expired or cancelled sequence leaves at once and frees its KV reservation; a waiting one joins
- * at the next iteration. A batch that fails is retried one group or sequence at a time, so a bad
- * request fails alone.
+ * groups whose prompts fit half a pass join it, ahead of its unfinished prompts, and longer groups
+ * join behind them. Each iteration runs one pass of the prefill in progress, then one decode step
+ * over every running sequence: a long prompt delays the running sequences' next token by one pass,
+ * not by its whole prefill, and a short prompt that arrives during it waits for one pass, not for
+ * its end, even behind another long prompt in the queue. A group whose prompts have run starts
+ * decoding at once. A finished, expired or cancelled sequence leaves at once and frees its KV
+ * reservation; a waiting one joins at the next iteration. A batch that fails is retried one group
+ * or sequence at a time, so a bad request fails alone.
  */
 final class ContinuousBatchScheduler implements Runnable {
     private static final Logger LOG = LoggerFactory.getLogger(ContinuousBatchScheduler.class);
@@ -212,7 +212,7 @@ final class ContinuousBatchScheduler implements Runnable {
         TorchRuntime.configureThread(threads);
         try {
             while (true) {
-                List<Group> admitted = admit();
+                Admitted admitted = admit();
                 if (admitted == null) {
                     break;
                 }
@@ -267,13 +267,24 @@ final class ContinuousBatchScheduler implements Runnable {
         }
     }
 
+    /** The groups {@link #admit} took: to prefill ahead of the unfinished prompts and behind them. */
+    private record Admitted(List<Group> ahead, List<Group> behind) {
+        boolean isEmpty() {
+            return ahead.isEmpty() && behind.isEmpty();
+        }
+    }
+
     /**
-     * Groups to prefill now; blocks while there is nothing to do; null once stopping. While a
-     * prefill is in progress, only groups whose prompts fit half a pass together are admitted, to
-     * join it ahead of its unfinished prompts (the prefill in progress keeps the other half).
+     * Groups to prefill now; blocks while there is nothing to do; null once stopping. Without a
+     * prefill in progress, groups are admitted while their prompts fit one pass together (the first
+     * whatever its length). While one is in progress, short groups (a prompt of at most half a
+     * pass) are admitted while they fit half a pass together, to join it ahead of its unfinished
+     * prompts (the prefill in progress keeps the other half); a longer group joins behind them.
+     * Admission is FIFO: a group without the slots, KV or room it needs blocks the ones behind it.
      */
-    private List<Group> admit() throws InterruptedException {
-        List<Group> admitted = new ArrayList<>();
+    private Admitted admit() throws InterruptedException {
+        List<Group> ahead = new ArrayList<>();
+        List<Group> behind = new ArrayList<>();
         lock.lock();
         try {
             while (running.isEmpty() && waiting.isEmpty() && prefills.isEmpty() && !stopping) {
@@ -296,7 +307,7 @@ final class ContinuousBatchScheduler implements Runnable {
             }
             BatchedPrefill inProgress = prefills.peekFirst();
             if (inProgress != null && !inProgress.acceptsMore()) {
-                return admitted; // a group retried alone after its batch failed takes no company
+                return new Admitted(ahead, behind); // a group retried alone after its batch failed takes no company
             }
             Instant now = Instant.now();
             int slots = maxBatch - running.size();
@@ -315,31 +326,39 @@ final class ContinuousBatchScheduler implements Runnable {
                 }
                 long need = g.reservedTokens() * model.kvBytesPerToken();
                 // strict FIFO: a group that does not fit blocks the ones behind it (no starvation)
-                if (g.members().size() > slots && (joining || !running.isEmpty() || !admitted.isEmpty())) {
+                if (g.members().size() > slots && (joining || !running.isEmpty() || !ahead.isEmpty())) {
                     break;
                 }
                 if (kvReserved + need > kvBudgetBytes) {
                     break;
                 }
                 int prompt = BatchedPrefill.promptTokens(g, generator.imageEndId());
-                if ((joining || !admitted.isEmpty()) && prompt > prefillRoom) {
+                boolean joinsBehind = joining && prompt > maxPrefillTokens / 2;
+                if (!joinsBehind && (joining || !ahead.isEmpty()) && prompt > prefillRoom) {
                     break;
                 }
                 it.remove();
                 kvReserved += need;
                 slots -= g.members().size();
-                prefillRoom -= prompt;
-                admitted.add(g);
+                if (joinsBehind) {
+                    behind.add(g);
+                } else {
+                    prefillRoom -= prompt;
+                    ahead.add(g);
+                }
             }
-            if (!admitted.isEmpty()) {
-                slots = joinSameImage(admitted, slots);
+            if (!ahead.isEmpty()) {
+                slots = joinSameImage(ahead, slots);
+            }
+            if (!behind.isEmpty()) {
+                slots = joinSameImage(behind, slots);
             }
             waitingCount = waiting.size();
             imageRoom.signalAll();
         } finally {
             lock.unlock();
         }
-        return admitted;
+        return new Admitted(ahead, behind);
     }
 
     /**
@@ -418,8 +437,10 @@ final class ContinuousBatchScheduler implements Runnable {
             } else {
                 LOG.warn("batched prefill of {} groups failed ({}); retrying them one by one", groups.size(), e.toString());
                 for (int i = groups.size() - 1; i >= 0; i--) {
-                    groups.get(i).members().forEach(Sequence::closeCache);
-                    stampAdmitted(List.of(groups.get(i)));
+                    for (Sequence s : groups.get(i).members()) {
+                        s.closeCache();
+                        s.prefillStartNanos = 0; // its prefill starts again with its retry's first pass
+                    }
                     prefills.addFirst(new BatchedPrefill(model, maxPrefillTokens, generator.imageEndId(), List.of(groups.get(i)), false));
                 }
             }
@@ -445,30 +466,20 @@ final class ContinuousBatchScheduler implements Runnable {
         }
     }
 
-    /** Admitted groups join the prefill in progress, or start one. */
-    private void admitToPrefill(List<Group> admitted) {
-        stampAdmitted(admitted);
+    /** Admitted groups join the prefill in progress, or start one (only ever with groups ahead). */
+    private void admitToPrefill(Admitted admitted) {
         BatchedPrefill inProgress = prefills.peekFirst();
         if (inProgress != null) {
-            inProgress.add(admitted);
+            inProgress.join(admitted.ahead(), admitted.behind());
         } else {
-            prefills.addLast(new BatchedPrefill(model, maxPrefillTokens, generator.imageEndId(), admitted, true));
-        }
-    }
-
-    private static void stampAdmitted(List<Group> groups) {
-        long now = System.nanoTime();
-        for (Group g : groups) {
-            for (Sequence s : g.members()) {
-                s.admittedNanos = now;
-            }
+            prefills.addLast(new BatchedPrefill(model, maxPrefillTokens, generator.imageEndId(), admitted.ahead(), true));
         }
     }
 
     /** A group whose prompts have all run: its sequences take their first token and join the running ones. */
     private void startDecoding(Group g, long end) {
         for (Sequence s : g.members()) {
-            s.prefillNanos = end - s.admittedNanos;
+            s.prefillNanos = end - s.prefillStartNanos;
             s.decodeStartNanos = end;
             firstTokens++;
             firstTokenNanos += end - s.submittedNanos;
@@ -493,7 +504,8 @@ final class ContinuousBatchScheduler implements Runnable {
             for (Sequence s : g.members()) {
                 release(s);
                 failOne(s, new EngineException(FailureReason.MODEL_TIMEOUT,
-                        "request " + s.request().requestId() + " reached its deadline during its prefill"));
+                        "request " + s.request().requestId() + " reached its deadline "
+                                + (s.prefillStartNanos == 0 ? "while waiting for its prefill" : "during its prefill")));
             }
         }
     }

@@ -22,9 +22,9 @@ import java.util.Objects;
  * @param maxPrefillTokens prompt tokens one prefill pass runs through the decoder (and the image
  *     tiles those tokens need through the patch embedding): requests are admitted together only
  *     while their prompts fit, a longer prompt is prefilled in chunks of this size with a decode
- *     step of the running sequences between two, and short prompts that arrive meanwhile join
- *     its passes within half of each; a prefill's working memory is bounded by it, not by the
- *     prompts in the queue
+ *     step of the running sequences between two, short prompts that arrive meanwhile join its
+ *     passes within half of each and long ones join behind it; a prefill's working memory is
+ *     bounded by it, not by the prompts in the queue
  */
 public record EngineOptions(
         Path modelDir,

@@ -173,7 +173,7 @@ public final class Generator implements AutoCloseable {
         String text = tokenizer.decode(known, true).strip();
         GenerationRequest request = s.request();
         Generator.Prepared p = s.prepared;
-        long queue = Math.max(0, s.admittedNanos - s.submittedNanos - p.preprocessNanos());
+        long queue = Math.max(0, s.prefillStartNanos - s.submittedNanos - p.preprocessNanos());
         Timings timings = new Timings(queue, p.preprocessNanos(), s.prefillNanos, finishedNanos - s.decodeStartNanos);
         return new GenerationResult(request.requestId(), modelName, request.task(), request.effectiveQuestion(), text,
                 p.inputIds(), ids, p.image() == null ? 0 : p.image().tileCount(), s.firstLogits,

@@ -19,7 +19,8 @@ final class Sequence {
     /** The token sampled last and not yet fed to the model. */
     int pending = -1;
     String stopReason;
-    long admittedNanos;
+    /** When the first prefill pass that runs part of its prompt began; 0 until then (the queue's wait ends there). */
+    long prefillStartNanos;
     long prefillNanos;
     long decodeStartNanos;
 

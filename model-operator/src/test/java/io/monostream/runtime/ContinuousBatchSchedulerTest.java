@@ -12,7 +12,9 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Queue;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -202,6 +204,64 @@ class ContinuousBatchSchedulerTest {
             assertArrayEquals(shortAlone.generatedIds(), shortResult.generatedIds());
             assertArrayEquals(longAlone.generatedIds(), join(longFuture).generatedIds());
             EngineStats stats = engine.stats();
+            assertTrue(stats.largestPrefillPass() <= budget, stats.toString());
+            waitFor(() -> engine.stats().kvBytesReserved() == 0);
+        }
+    }
+
+    /**
+     * A long prompt that arrives during another long prefill joins it behind the unfinished
+     * prompt instead of waiting for its end: it no longer holds back the short prompt queued
+     * behind it, which is prefilled in the next pass, and it fills the room the other one's last
+     * pass leaves, so every pass but the last is full. The earlier long prompt still finishes
+     * first. The second one's wait behind the first is reported as queue time, not as prefill.
+     */
+    @Test
+    void aLongPromptArrivingDuringALongPrefillJoinsBehindItAndBlocksNoShortOne() throws Exception {
+        GenerationRequest shortOne = GenerationRequest.builder("short").question("Hi").maxNewTokens(3).build();
+        GenerationResult shortAlone = serial.generateNow(shortOne);
+        int budget = 2 * shortAlone.promptTokens() + 2; // newcomers may take half a pass
+        GenerationRequest first = GenerationRequest.builder("first").image(wide).maxTiles(12)
+                .question("Describe the image.").maxNewTokens(2).build();
+        GenerationRequest second = GenerationRequest.builder("second").image(wide).maxTiles(6)
+                .question("What is written?").maxNewTokens(2).build();
+        GenerationResult firstAlone = serial.generateNow(first);
+        GenerationResult secondAlone = serial.generateNow(second);
+        assertTrue(secondAlone.promptTokens() > budget / 2, "the second prompt is long: " + secondAlone.promptTokens());
+        int total = firstAlone.promptTokens() + secondAlone.promptTokens() + shortAlone.promptTokens();
+        try (Engine engine = Engine.open(options().maxBatch(8).maxPrefillTokens(budget).build())) {
+            engine.generateNow(first); // both images preprocessed once: queued at once below, from the recent images
+            engine.generateNow(second);
+            long passesBefore = engine.stats().prefillPasses();
+            Queue<String> finished = new ConcurrentLinkedQueue<>(); // in the order the requests complete
+            long firstSubmitted = System.nanoTime();
+            CompletableFuture<GenerationResult> firstFuture = engine.submit(first);
+            firstFuture.thenRun(() -> finished.add("first"));
+            waitFor(() -> engine.stats().prefillPasses() > passesBefore, 1);
+            long secondSubmitted = System.nanoTime();
+            CompletableFuture<GenerationResult> secondFuture = engine.submit(second);
+            secondFuture.thenRun(() -> finished.add("second"));
+            CompletableFuture<GenerationResult> shortFuture = engine.submit(shortOne);
+            shortFuture.thenRun(() -> finished.add("short"));
+            GenerationResult shortResult = join(shortFuture);
+            assertFalse(firstFuture.isDone(), "the short request waited for the first long prefill to end");
+            assertArrayEquals(shortAlone.generatedIds(), shortResult.generatedIds());
+            GenerationResult firstResult = join(firstFuture);
+            GenerationResult secondResult = join(secondFuture);
+            assertArrayEquals(firstAlone.generatedIds(), firstResult.generatedIds());
+            assertArrayEquals(secondAlone.generatedIds(), secondResult.generatedIds());
+            // the second one's first pass is the first one's last: its prefill starts near the end of the first's
+            Timings a = firstResult.timings();
+            Timings b = secondResult.timings();
+            long firstStart = firstSubmitted + a.queueNanos() + a.preprocessNanos();
+            long firstEnd = firstStart + a.prefillNanos();
+            long secondStart = secondSubmitted + b.queueNanos() + b.preprocessNanos();
+            assertTrue(secondStart > (firstStart + firstEnd) / 2 && secondStart < firstEnd, "the second prefill started "
+                    + (secondStart - firstStart) / 1e6 + " ms into the first, which took " + a.prefillNanos() / 1e6 + " ms");
+            assertEquals(List.of("short", "first", "second"), List.copyOf(finished));
+            EngineStats stats = engine.stats();
+            assertEquals((total + budget - 1) / budget, stats.prefillPasses() - passesBefore,
+                    "passes for " + total + " prompt tokens in passes of " + budget + ": " + stats);
             assertTrue(stats.largestPrefillPass() <= budget, stats.toString());
             waitFor(() -> engine.stats().kvBytesReserved() == 0);
         }
