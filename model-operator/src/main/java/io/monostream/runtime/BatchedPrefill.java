@@ -22,9 +22,9 @@ import java.util.Map;
  * <p>Groups may join while it is in progress ({@link #join}). A short one's parts go ahead of the
  * parts still unfinished, so a short prompt that arrives during a long one is prefilled in the
  * next pass (the scheduler admits such newcomers only within half a pass, so the long prompt keeps
- * at least the other half of every pass). A long one's parts go behind every unfinished part: it
- * takes the room the passes ahead of it leave, from the pass that finishes the prompt before it,
- * and no longer blocks the short prompts queued behind it. A group whose parts are all done leaves
+ * at least the other half of every pass). A long one's parts go behind every unfinished part (the
+ * scheduler admits it once the next pass would reach it): it takes the room the pass that finishes
+ * the prompts before it leaves. A group whose parts are all done leaves
  * at once ({@link #takeFinished}) and starts decoding, whatever is still being prefilled beside it.
  * Its members' prefill starts ({@link Sequence#prefillStartNanos}) with the first pass that runs
  * one of its parts.
@@ -48,11 +48,16 @@ final class BatchedPrefill implements AutoCloseable {
     /** The parts still to run, in the order the passes take them. */
     private final List<Part> parts = new ArrayList<>();
     /**
-     * Groups whose parts are not made yet, to go ahead of the unfinished parts and behind them: the
-     * next pass makes them, so that a failure to make them (a cache that does not fit in memory)
-     * is that pass's, which the scheduler isolates.
+     * Groups whose parts are not made yet, to go ahead of the unfinished parts: the next pass makes
+     * them, so that a failure to make them (a cache that does not fit in memory) is that pass's,
+     * which the scheduler isolates.
      */
     private final List<Group> arriving = new ArrayList<>();
+    /**
+     * Groups to go behind every unfinished part, in order: a pass makes one's parts when it first
+     * reaches them, so their caches are allocated when they are about to be filled, not while the
+     * group waits behind a long prompt.
+     */
     private final List<Group> arrivingBehind = new ArrayList<>();
     /** Each group's own manager: its image rows and prefix cache, freed when it leaves. */
     private final Map<Group, NDManager> groupScopes = new IdentityHashMap<>();
@@ -131,6 +136,24 @@ final class BatchedPrefill implements AutoCloseable {
         arrivingBehind.addAll(behind);
     }
 
+    /**
+     * About the prompt tokens its passes have still to run, joined groups included (the suffixes of
+     * an image prefix not yet forked are left out: a few tokens each).
+     */
+    long unfinishedTokens() {
+        long n = 0;
+        for (Part p : parts) {
+            n += p.ids.length - p.done;
+        }
+        for (Group g : arriving) {
+            n += promptTokens(g, imageEndId);
+        }
+        for (Group g : arrivingBehind) {
+            n += promptTokens(g, imageEndId);
+        }
+        return n;
+    }
+
     /** Removes and returns the groups whose every part has run (their members' first logits are set). */
     List<Group> takeFinished() {
         List<Group> finished = new ArrayList<>();
@@ -170,17 +193,19 @@ final class BatchedPrefill implements AutoCloseable {
             parts.addAll(0, made);
             arriving.clear();
         }
-        for (Group g : arrivingBehind) {
-            parts.addAll(partsOf(g));
-        }
-        arrivingBehind.clear();
         long now = System.nanoTime();
         int room = maxPrefillTokens;
         List<Part> forked = new ArrayList<>();
         try (NDManager scope = step.newSubManager()) {
             List<SequenceChunk> pass = new ArrayList<>();
             List<Part> owners = new ArrayList<>();
-            for (int i = 0; i < parts.size() && room > 0; i++) {
+            for (int i = 0; room > 0; i++) {
+                if (i == parts.size()) {
+                    if (arrivingBehind.isEmpty()) {
+                        break;
+                    }
+                    parts.addAll(partsOf(arrivingBehind.remove(0))); // at least one part: a group has members
+                }
                 Part p = parts.get(i);
                 int n = Math.min(p.ids.length - p.done, room);
                 if (n == 0) {

@@ -30,8 +30,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * group is one request, or several requests on the same image that share its prefill; the first
  * group is admitted whatever its length), to be prefilled together in passes of at most that many
  * tokens (a longer prompt in chunks, see {@link BatchedPrefill}). While a prefill is in progress,
- * groups whose prompts fit half a pass join it, ahead of its unfinished prompts, and longer groups
- * join behind them. Each iteration runs one pass of the prefill in progress, then one decode step
+ * groups whose prompts fit half a pass join it, ahead of its unfinished prompts, and a longer group
+ * joins behind them once the next pass would reach it (short groups queued behind it pass it
+ * meanwhile). Each iteration runs one pass of the prefill in progress, then one decode step
  * over every running sequence: a long prompt delays the running sequences' next token by one pass,
  * not by its whole prefill, and a short prompt that arrives during it waits for one pass, not for
  * its end, even behind another long prompt in the queue. A group whose prompts have run starts
@@ -279,8 +280,9 @@ final class ContinuousBatchScheduler implements Runnable {
      * prefill in progress, groups are admitted while their prompts fit one pass together (the first
      * whatever its length). While one is in progress, short groups (a prompt of at most half a
      * pass) are admitted while they fit half a pass together, to join it ahead of its unfinished
-     * prompts (the prefill in progress keeps the other half); a longer group joins behind them.
-     * Admission is FIFO: a group without the slots, KV or room it needs blocks the ones behind it.
+     * prompts (the prefill in progress keeps the other half); a longer group joins behind them once
+     * the next pass would reach it, and until then lets the short groups behind it pass. Otherwise
+     * admission is FIFO: a group without the slots, KV or room it needs blocks the ones behind it.
      */
     private Admitted admit() throws InterruptedException {
         List<Group> ahead = new ArrayList<>();
@@ -316,6 +318,7 @@ final class ContinuousBatchScheduler implements Runnable {
             }
             boolean joining = inProgress != null;
             long prefillRoom = joining ? maxPrefillTokens / 2 : maxPrefillTokens;
+            long backlog = joining ? inProgress.unfinishedTokens() : 0; // what runs before a group that joins behind
             Iterator<Group> it = waiting.iterator();
             while (it.hasNext()) {
                 Group g = it.next();
@@ -334,12 +337,19 @@ final class ContinuousBatchScheduler implements Runnable {
                 }
                 int prompt = BatchedPrefill.promptTokens(g, generator.imageEndId());
                 boolean joinsBehind = joining && prompt > maxPrefillTokens / 2;
+                if (joinsBehind && backlog >= maxPrefillTokens) {
+                    // it waits until the next pass would reach it, so that it holds no slot, KV or
+                    // cache while prompts ahead of it run; the short groups behind it may pass it
+                    // (the backlog shrinks by at least half a pass a pass, so it is not starved)
+                    continue;
+                }
                 if (!joinsBehind && (joining || !ahead.isEmpty()) && prompt > prefillRoom) {
                     break;
                 }
                 it.remove();
                 kvReserved += need;
                 slots -= g.members().size();
+                backlog += prompt;
                 if (joinsBehind) {
                     behind.add(g);
                 } else {

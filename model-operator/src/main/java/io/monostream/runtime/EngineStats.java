@@ -3,7 +3,7 @@ package io.monostream.runtime;
 /**
  * A snapshot of what the engine is doing, for metrics (Flink gauges, logs, benchmarks).
  *
- * @param waiting requests prepared and waiting for KV room or a batch slot
+ * @param waiting requests prepared and waiting for KV room, a batch slot or room in a prefill pass
  * @param running sequences prefilled and decoding
  * @param lastDecodeBatch sequences in the most recent decode step
  * @param meanDecodeBatch mean sequences per decode step since start

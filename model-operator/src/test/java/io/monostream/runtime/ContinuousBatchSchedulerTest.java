@@ -210,11 +210,12 @@ class ContinuousBatchSchedulerTest {
     }
 
     /**
-     * A long prompt that arrives during another long prefill joins it behind the unfinished
-     * prompt instead of waiting for its end: it no longer holds back the short prompt queued
-     * behind it, which is prefilled in the next pass, and it fills the room the other one's last
-     * pass leaves, so every pass but the last is full. The earlier long prompt still finishes
-     * first. The second one's wait behind the first is reported as queue time, not as prefill.
+     * A long prompt that arrives during another long prefill waits in the queue until the next
+     * pass would reach it, then joins behind the unfinished prompt instead of waiting for its end:
+     * it fills the room the other one's last pass leaves, so every pass but the last is full.
+     * Meanwhile it holds back neither a batch slot nor KV memory, nor the short prompt queued
+     * behind it, which is prefilled in the next pass. The earlier long prompt still finishes first.
+     * The second one's wait is reported as queue time, not as prefill.
      */
     @Test
     void aLongPromptArrivingDuringALongPrefillJoinsBehindItAndBlocksNoShortOne() throws Exception {
@@ -245,6 +246,7 @@ class ContinuousBatchSchedulerTest {
             shortFuture.thenRun(() -> finished.add("short"));
             GenerationResult shortResult = join(shortFuture);
             assertFalse(firstFuture.isDone(), "the short request waited for the first long prefill to end");
+            assertEquals(1, engine.stats().waiting(), "the second long request waits in the queue: " + engine.stats());
             assertArrayEquals(shortAlone.generatedIds(), shortResult.generatedIds());
             GenerationResult firstResult = join(firstFuture);
             GenerationResult secondResult = join(secondFuture);
