@@ -73,6 +73,21 @@ class ContinuousBatchSchedulerTest {
         return requests;
     }
 
+    /** "Hi", 3 new tokens: the short prompt that joins a long prefill in progress. */
+    private static GenerationRequest shortRequest() {
+        return GenerationRequest.builder("short").question("Hi").maxNewTokens(3).build();
+    }
+
+    /** A prefill budget whose half holds {@code shortAlone}'s prompt: newcomers may take half a pass. */
+    private static int halfPassHolding(GenerationResult shortAlone) {
+        return 2 * shortAlone.promptTokens() + 2;
+    }
+
+    /** A request on the wide image, 2 new tokens: at {@code maxTiles} 12, a prompt of many small passes. */
+    private static GenerationRequest wideRequest(String id, int maxTiles, String question) {
+        return GenerationRequest.builder(id).image(wide).maxTiles(maxTiles).question(question).maxNewTokens(2).build();
+    }
+
     private static GenerationResult join(CompletableFuture<GenerationResult> f) {
         return f.orTimeout(2, TimeUnit.MINUTES).join();
     }
@@ -183,11 +198,10 @@ class ContinuousBatchSchedulerTest {
      */
     @Test
     void aShortPromptArrivingDuringALongPrefillIsPrefilledInTheNextPass() throws Exception {
-        GenerationRequest shortOne = GenerationRequest.builder("short").question("Hi").maxNewTokens(3).build();
+        GenerationRequest shortOne = shortRequest();
         GenerationResult shortAlone = serial.generateNow(shortOne);
-        int budget = 2 * shortAlone.promptTokens() + 2; // newcomers may take half a pass
-        GenerationRequest longOne = GenerationRequest.builder("long").image(wide).maxTiles(12)
-                .question("Describe the image.").maxNewTokens(2).build();
+        int budget = halfPassHolding(shortAlone);
+        GenerationRequest longOne = wideRequest("long", 12, "Describe the image.");
         GenerationResult longAlone = serial.generateNow(longOne);
         int passes = (longAlone.promptTokens() + budget - 1) / budget;
         assertTrue(passes > 15, "the long prompt needs many passes: " + passes);
@@ -219,13 +233,11 @@ class ContinuousBatchSchedulerTest {
      */
     @Test
     void aLongPromptArrivingDuringALongPrefillJoinsBehindItAndBlocksNoShortOne() throws Exception {
-        GenerationRequest shortOne = GenerationRequest.builder("short").question("Hi").maxNewTokens(3).build();
+        GenerationRequest shortOne = shortRequest();
         GenerationResult shortAlone = serial.generateNow(shortOne);
-        int budget = 2 * shortAlone.promptTokens() + 2; // newcomers may take half a pass
-        GenerationRequest first = GenerationRequest.builder("first").image(wide).maxTiles(12)
-                .question("Describe the image.").maxNewTokens(2).build();
-        GenerationRequest second = GenerationRequest.builder("second").image(wide).maxTiles(6)
-                .question("What is written?").maxNewTokens(2).build();
+        int budget = halfPassHolding(shortAlone);
+        GenerationRequest first = wideRequest("first", 12, "Describe the image.");
+        GenerationRequest second = wideRequest("second", 6, "What is written?");
         GenerationResult firstAlone = serial.generateNow(first);
         GenerationResult secondAlone = serial.generateNow(second);
         assertTrue(secondAlone.promptTokens() > budget / 2, "the second prompt is long: " + secondAlone.promptTokens());
