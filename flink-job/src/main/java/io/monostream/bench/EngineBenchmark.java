@@ -160,8 +160,7 @@ public final class EngineBenchmark {
         GenerationRequest beside = imageRequest("beside", image, maxTiles, 1);
         engine.generateNow(beside); // preprocessed once: below it is queued at once, from the recent images
         CompletableFuture<GenerationResult> prefilled = engine.submit(beside);
-        GenerationResult text = engine.generateNow(GenerationRequest.builder("short").question("Hi")
-                .maxNewTokens(1).ignoreStopTokens(true).build());
+        GenerationResult text = engine.generateNow(shortTextRequest());
         GenerationResult imageResult = prefilled.join();
         return new double[] {firstTokenSeconds(text), firstTokenSeconds(imageResult)};
     }
@@ -180,9 +179,13 @@ public final class EngineBenchmark {
         engine.generateNow(second);
         CompletableFuture<GenerationResult> a = engine.submit(first);
         CompletableFuture<GenerationResult> b = engine.submit(second);
-        GenerationResult text = engine.generateNow(GenerationRequest.builder("short").question("Hi")
-                .maxNewTokens(1).ignoreStopTokens(true).build());
+        GenerationResult text = engine.generateNow(shortTextRequest());
         return new double[] {firstTokenSeconds(text), firstTokenSeconds(a.join()), firstTokenSeconds(b.join())};
+    }
+
+    /** "Hi" with one token to generate: the short request of the prefill-joining figures. */
+    private static GenerationRequest shortTextRequest() {
+        return GenerationRequest.builder("short").question("Hi").maxNewTokens(1).ignoreStopTokens(true).build();
     }
 
     private static double firstTokenSeconds(GenerationResult r) {

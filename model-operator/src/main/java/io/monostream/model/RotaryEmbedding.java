@@ -50,7 +50,7 @@ final class RotaryEmbedding {
      */
     NDList cosSin(NDManager manager, int start, int length) {
         float[][] t = tables(manager, start, length);
-        return new NDList(onDevice(manager, t[0], length), onDevice(manager, t[1], length));
+        return new NDList(Aten.fromFloats(manager, t[0], length, headDim), Aten.fromFloats(manager, t[1], length, headDim));
     }
 
     /** {@link #cosSin} as fp32 arrays on the heap: {cos, sin}, each [length · headDim]. */
@@ -77,10 +77,6 @@ final class RotaryEmbedding {
             }
         }
         return new float[][] {cos, sin};
-    }
-
-    private NDArray onDevice(NDManager manager, float[] values, int length) {
-        return Aten.fromFloats(manager, values, length, headDim);
     }
 
     /** inv_freq_i = 1 / base^(2i/d), computed by libtorch in fp32 exactly as the reference does. */

@@ -24,10 +24,10 @@ import java.util.Map;
  * next pass (the scheduler admits such newcomers only within half a pass, so the long prompt keeps
  * at least the other half of every pass). A long one's parts go behind every unfinished part (the
  * scheduler admits it once the next pass would reach it): it takes the room the pass that finishes
- * the prompts before it leaves. A group whose parts are all done leaves
- * at once ({@link #takeFinished}) and starts decoding, whatever is still being prefilled beside it.
- * Its members' prefill starts ({@link Sequence#prefillStartNanos}) with the first pass that runs
- * one of its parts.
+ * the prompts before it leaves. A group whose parts are all done leaves at once
+ * ({@link #takeFinished}) and starts decoding, whatever is still being prefilled beside it. Its
+ * members' prefill starts ({@link Sequence#prefillStartNanos}) with the first pass that runs one of
+ * its parts.
  *
  * <p>A single request's prompt is prefilled whole. A shared group (caption and OCR of one image)
  * runs its image prefix once; once that is cached, each member forks the prefix cache and runs its

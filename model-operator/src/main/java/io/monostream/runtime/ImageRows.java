@@ -15,8 +15,9 @@ import java.util.List;
  * One image's rows for the decoder ({@code tokensPerTile} per tile, in tile order), run through
  * the patch embedding only when a prefill pass first needs them: a long image prompt prefilled
  * over several passes embeds each pass's tiles in that pass, not all of them before the first.
- * The embedded rows belong to the prefill's manager and stay until the prefill ends, since
- * several prompts of one group may read the same image.
+ * The embedded rows belong to the manager it is given (its group's, in {@link BatchedPrefill}) and
+ * stay until the group leaves the prefill, since several prompts of one group may read the same
+ * image.
  */
 final class ImageRows {
     private final MonoInternVL model;

@@ -24,7 +24,7 @@ public record PreprocessedImage(TileGrid grid, List<RgbImage> tiles, float[] pix
 
     /** Heap bytes its tiles hold: the pixel values and the 8-bit tiles. */
     public long heapBytes() {
-        long total = 4L * pixelValues.length;
+        long total = (long) Float.BYTES * pixelValues.length;
         for (RgbImage tile : tiles) {
             total += tile.rgb().length;
         }
