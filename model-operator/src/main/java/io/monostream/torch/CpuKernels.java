@@ -1,5 +1,8 @@
 package io.monostream.torch;
 
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
 import static java.lang.foreign.ValueLayout.ADDRESS;
 import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
@@ -74,7 +77,7 @@ public final class CpuKernels {
 
     private static final int MS_F32 = 0;
     private static final int MS_BF16 = 1;
-    private static final System.Logger LOG = System.getLogger(CpuKernels.class.getName());
+    private static final Logger LOG = LoggerFactory.getLogger(CpuKernels.class);
     private static final Once<Availability> AVAILABILITY = new Once<>(CpuKernels::lookUp);
 
     private final Path path;
@@ -143,7 +146,7 @@ public final class CpuKernels {
     /** {@link #find}, logged once. */
     private static Availability lookUp() {
         Availability a = find();
-        LOG.log(System.Logger.Level.INFO, "CPU kernels: {0}", a.description());
+        LOG.info("CPU kernels: {}", a.description());
         return a;
     }
 

@@ -1,5 +1,8 @@
 package io.monostream.torch;
 
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -24,7 +27,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  */
 public final class PackedLinear implements AutoCloseable {
 
-    private static final System.Logger LOG = System.getLogger(PackedLinear.class.getName());
+    private static final Logger LOG = LoggerFactory.getLogger(PackedLinear.class);
     private static final AtomicBoolean FALLBACK_LOGGED = new AtomicBoolean();
     private static final Once<Boolean> PREPACK_WORKS = new Once<>(PackedLinear::probe);
     /** Per dtype: null when prepacked products agree with aten::linear on this CPU, else why not. */
@@ -66,7 +69,7 @@ public final class PackedLinear implements AutoCloseable {
             }
         }
         if (FALLBACK_LOGGED.compareAndSet(false, true)) {
-            LOG.log(System.Logger.Level.INFO, "linear weights are not prepacked ({0}); using aten::linear", why);
+            LOG.info("linear weights are not prepacked ({}); using aten::linear", why);
         }
         return new PackedLinear(Tensor.adopt(weight.newHandle()), biasRef, false, shape[0], shape[1]);
     }
