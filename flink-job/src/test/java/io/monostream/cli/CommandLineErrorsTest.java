@@ -106,6 +106,7 @@ class CommandLineErrorsTest {
         add(cases, "--device cuda on a CPU-only build", "cpu", "caption", "--model", MODEL, "--image", IMAGE, "--device", "cuda");
         add(cases, "--device cuda:1 (inspect)", "cpu", "inspect", "--model", MODEL, "--question", "q", "--device", "cuda:1");
         add(cases, "--device cuda (bench-moe)", "cpu", "bench-moe", "--device", "cuda");
+        add(cases, "--dtype f16 refused (bench-moe)", "f16", "bench-moe", "--dtype", "f16");
         add(cases, "image that is not an image", "image", "caption", "--model", MODEL, "--image", notAnImage);
         add(cases, "not an image (inspect)", "image", "inspect", "--model", MODEL, "--question", "q", "--image", notAnImage);
         add(cases, "image over --max-pixels", "pixels", "ocr", "--model", MODEL, "--image", IMAGE, "--max-pixels", "1000");

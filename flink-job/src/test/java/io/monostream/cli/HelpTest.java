@@ -27,7 +27,7 @@ class HelpTest {
                 Arguments.of("detailed-caption", GENERATE_FLAGS),
                 Arguments.of("ocr", GENERATE_FLAGS),
                 Arguments.of("inspect", concat(GENERATE_FLAGS, List.of("--dump-tiles"))),
-                Arguments.of("bench-moe", List.of("--hidden", "--intermediate", "--tokens", "--iterations", "--threads", "--device")));
+                Arguments.of("bench-moe", List.of("--hidden", "--intermediate", "--tokens", "--iterations", "--threads", "--device", "--dtype")));
     }
 
     @ParameterizedTest(name = "{0} --help")

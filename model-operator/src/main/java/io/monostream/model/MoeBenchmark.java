@@ -3,80 +3,78 @@ package io.monostream.model;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
-import io.monostream.torch.Aten;
-import io.monostream.torch.DType;
 import io.monostream.torch.Device;
 
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.function.Function;
 
 /**
- * Times the partitioned multimodal MoE against the compute-both-and-mask way on random weights,
- * in one run, so the ratio is what counts on a noisy machine. Images sit as one block in the
- * middle of the sequence, as in a real prompt.
+ * Times the multimodal MoE's implementations against each other on random weights, in one run, so
+ * the ratios are what count on a noisy machine: the partitioned way against compute-both-and-mask
+ * on any device and dtype, and the fused kernel of {@code cuda/} when the model would run it (CUDA,
+ * BF16). Images sit as one block in the middle of the sequence, as in a real prompt.
  */
 public final class MoeBenchmark {
-    /** One visual fraction: median milliseconds per token both ways and the largest output difference. */
-    public record Row(double visualFraction, double partitionedMsPerToken, double maskedMsPerToken, double maxAbsDiff) {
+    /**
+     * One visual fraction: median milliseconds per token of each way (the kernel's NaN when it does
+     * not run), and the largest output differences of partitioned from compute-both-and-mask and of
+     * the kernel from partitioned (NaN without the kernel).
+     */
+    public record Row(double visualFraction, double kernelMsPerToken, double partitionedMsPerToken,
+            double maskedMsPerToken, double partitionedVsMasked, double kernelVsPartitioned) {
+        /** Partitioned time over compute-both-and-mask time. */
         public double ratio() {
             return partitionedMsPerToken / maskedMsPerToken;
         }
     }
 
-    /**
-     * One visual fraction on CUDA in BF16: median milliseconds per token of the fused kernel (NaN
-     * when it is unavailable), the partitioned and the compute-both-and-mask ways, and the largest
-     * difference of the kernel's output from the partitioned one.
-     */
-    public record CudaRow(double visualFraction, double kernelMsPerToken, double partitionedMsPerToken,
-            double maskedMsPerToken, double maxAbsDiff) {}
-
-    /** The kernel's availability and one row per fraction. */
-    public record CudaResult(MoeImplementation implementation, List<CudaRow> rows) {}
+    /** The implementation the model would choose, with its reason, and one row per fraction. */
+    public record Result(MoeImplementation implementation, List<Row> rows) {
+        public boolean fused() {
+            return implementation.kernel().isPresent();
+        }
+    }
 
     private MoeBenchmark() {}
 
     /**
-     * Times kernel, partitioned and compute-both-and-mask on {@code device} (CUDA) in BF16, on random
-     * weights, alternating the three ways per iteration. Each timing ends by reading one output
-     * element back to the host, which waits for the device.
+     * Times the ways on {@code device} in {@code precision}, alternating them per iteration so drift
+     * in machine load hits all alike. Each timing ends by reading one output element back to the
+     * host, which waits for the device.
      */
-    public static CudaResult runOnCuda(Device device, int hidden, int intermediate, int tokens, int iterations,
-            double[] fractions) {
-        List<CudaRow> rows = new ArrayList<>();
+    public static Result run(Device device, Precision precision, int hidden, int intermediate, int tokens,
+            int iterations, double[] fractions) {
+        List<Row> rows = new ArrayList<>();
         try (NDManager m = NDManager.newBaseManager(device.toDjl());
-                MoeImplementation implementation = MoeImplementation.choose(device, Precision.BF16, hidden, intermediate)) {
+                MoeImplementation implementation = MoeImplementation.choose(device, precision, hidden, intermediate)) {
             m.getEngine().setRandomSeed(7);
             float scale = (float) (1 / Math.sqrt(hidden));
-            MultimodalMoe moe = new MultimodalMoe(randomBf16Expert(m, hidden, intermediate, scale),
-                    randomBf16Expert(m, hidden, intermediate, scale));
+            MultimodalMoe moe = new MultimodalMoe(randomExpert(m, precision, hidden, intermediate, scale),
+                    randomExpert(m, precision, hidden, intermediate, scale));
             moe.use(implementation, m);
             boolean fused = implementation.kernel().isPresent();
-            NDArray x = Aten.cast(m.randomNormal(new Shape(tokens, hidden)), DType.BF16);
+            NDArray x = precision.round(m.randomNormal(new Shape(tokens, hidden)));
             for (double fraction : fractions) {
                 ModalityRuns runs = imageInTheMiddle(tokens, fraction);
-                double diff = Double.NaN;
-                if (fused) {
-                    try (NDManager s = m.newSubManager()) {
-                        NDArray xs = x.duplicate();
-                        xs.attach(s); // outputs land in xs's manager and go with it
-                        diff = Precision.widen(moe.forward(xs, runs)).sub(Precision.widen(moe.forwardPartitioned(xs, runs)))
-                                .abs().max().getFloat();
-                    }
-                }
+                double partitionedVsMasked = largestDifference(x, xs -> moe.forwardPartitioned(xs, runs),
+                        xs -> moe.forwardComputeBothAndMask(xs, runs));
+                double kernelVsPartitioned = fused
+                        ? largestDifference(x, xs -> moe.forward(xs, runs), xs -> moe.forwardPartitioned(xs, runs))
+                        : Double.NaN;
                 double[] kernel = new double[iterations];
                 double[] partitioned = new double[iterations];
                 double[] masked = new double[iterations];
                 for (int i = 0; i < iterations; i++) {
-                    kernel[i] = fused ? timeOnDevice(m, x, xs -> moe.forward(xs, runs)) : Double.NaN;
-                    partitioned[i] = timeOnDevice(m, x, xs -> moe.forwardPartitioned(xs, runs));
-                    masked[i] = timeOnDevice(m, x, xs -> moe.forwardComputeBothAndMask(xs, runs));
+                    kernel[i] = fused ? time(x, xs -> moe.forward(xs, runs)) : Double.NaN;
+                    partitioned[i] = time(x, xs -> moe.forwardPartitioned(xs, runs));
+                    masked[i] = time(x, xs -> moe.forwardComputeBothAndMask(xs, runs));
                 }
-                rows.add(new CudaRow(fraction, median(kernel) / tokens, median(partitioned) / tokens,
-                        median(masked) / tokens, diff));
+                rows.add(new Row(fraction, median(kernel) / tokens, median(partitioned) / tokens,
+                        median(masked) / tokens, partitionedVsMasked, kernelVsPartitioned));
             }
-            return new CudaResult(implementation, rows);
+            return new Result(implementation, rows);
         }
     }
 
@@ -89,15 +87,25 @@ public final class MoeBenchmark {
         return ModalityRuns.of(mask);
     }
 
-    private static FeedForward randomBf16Expert(NDManager m, int hidden, int intermediate, float scale) {
+    /** An expert of random weights in {@code precision}, prepacked as a loaded model's are. */
+    private static FeedForward randomExpert(NDManager m, Precision precision, int hidden, int intermediate, float scale) {
         return new FeedForward(
-                Aten.cast(m.randomNormal(new Shape(intermediate, hidden)).mul(scale), DType.BF16),
-                Aten.cast(m.randomNormal(new Shape(hidden, intermediate)).mul(scale), DType.BF16),
-                Aten.cast(m.randomNormal(new Shape(intermediate, hidden)).mul(scale), DType.BF16));
+                precision.round(m.randomNormal(new Shape(intermediate, hidden)).mul(scale)),
+                precision.round(m.randomNormal(new Shape(hidden, intermediate)).mul(scale)),
+                precision.round(m.randomNormal(new Shape(intermediate, hidden)).mul(scale)));
     }
 
-    private static double timeOnDevice(NDManager m, NDArray x, java.util.function.Function<NDArray, NDArray> f) {
-        try (NDManager s = m.newSubManager()) {
+    /** The largest absolute difference of two ways' outputs, compared in fp32. */
+    private static double largestDifference(NDArray x, Function<NDArray, NDArray> a, Function<NDArray, NDArray> b) {
+        try (NDManager s = x.getManager().newSubManager()) {
+            NDArray xs = x.duplicate();
+            xs.attach(s); // outputs land in xs's manager and go with it
+            return Precision.widen(a.apply(xs)).sub(Precision.widen(b.apply(xs))).abs().max().getFloat();
+        }
+    }
+
+    private static double time(NDArray x, Function<NDArray, NDArray> f) {
+        try (NDManager s = x.getManager().newSubManager()) {
             NDArray xs = x.duplicate();
             xs.attach(s);
             Precision.widen(xs.get(0, 0)).toFloatArray(); // the copy is done before the clock starts
@@ -105,52 +113,6 @@ public final class MoeBenchmark {
             NDArray out = f.apply(xs);
             // one element back to the host: waits for every launch queued on the stream before it
             Precision.widen(out.get(0, 0)).toFloatArray();
-            return (System.nanoTime() - t0) / 1e6;
-        }
-    }
-
-    public static List<Row> run(NDManager parent, int hidden, int intermediate, int tokens, int iterations, double[] fractions) {
-        List<Row> rows = new ArrayList<>();
-        try (NDManager m = parent.newSubManager()) {
-            m.getEngine().setRandomSeed(7);
-            float scale = (float) (1 / Math.sqrt(hidden));
-            MultimodalMoe moe = new MultimodalMoe(randomExpert(m, hidden, intermediate, scale), randomExpert(m, hidden, intermediate, scale));
-            NDArray x = m.randomNormal(new Shape(tokens, hidden));
-            for (double fraction : fractions) {
-                ModalityRuns runs = imageInTheMiddle(tokens, fraction);
-                double diff;
-                try (NDManager s = m.newSubManager()) {
-                    NDArray xs = x.duplicate();
-                    xs.attach(s);
-                    diff = moe.forward(xs, runs).sub(moe.forwardComputeBothAndMask(xs, runs)).abs().max().getFloat();
-                }
-                double[] partitioned = new double[iterations];
-                double[] masked = new double[iterations];
-                for (int i = 0; i < iterations; i++) {
-                    // alternate the two ways so drift in machine load hits both alike
-                    partitioned[i] = time(m, x, xs -> moe.forward(xs, runs));
-                    masked[i] = time(m, x, xs -> moe.forwardComputeBothAndMask(xs, runs));
-                }
-                rows.add(new Row(fraction, median(partitioned) / tokens, median(masked) / tokens, diff));
-            }
-        }
-        return rows;
-    }
-
-    private static FeedForward randomExpert(NDManager m, int hidden, int intermediate, float scale) {
-        return new FeedForward(
-                m.randomNormal(new Shape(intermediate, hidden)).mul(scale),
-                m.randomNormal(new Shape(hidden, intermediate)).mul(scale),
-                m.randomNormal(new Shape(intermediate, hidden)).mul(scale));
-    }
-
-    private static double time(NDManager m, NDArray x, java.util.function.Function<NDArray, NDArray> f) {
-        try (NDManager s = m.newSubManager()) {
-            NDArray xs = x.duplicate();
-            xs.attach(s);
-            long t0 = System.nanoTime();
-            NDArray out = f.apply(xs);
-            out.toFloatArray(); // forces completion (and is what a caller would do)
             return (System.nanoTime() - t0) / 1e6;
         }
     }

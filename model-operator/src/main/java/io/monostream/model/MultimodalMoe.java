@@ -107,7 +107,8 @@ public final class MultimodalMoe {
                 java.util.Arrays.fill(mask, run.start(), run.end(), 1f);
             }
         }
-        NDArray m = Aten.fromFloats(x.getManager(), mask, runs.length(), 1);
+        // the mask in x's dtype, so the selection runs in the model's precision
+        NDArray m = Aten.cast(Aten.fromFloats(x.getManager(), mask, runs.length(), 1), Aten.dtype(x));
         return textOut.mul(m.neg().add(1f)).add(visualOut.mul(m));
     }
 
