@@ -5,7 +5,8 @@
 // instead where the CPU has what it needs (takes_gemm).
 //
 // BF16: AVX512-BF16 (vdpbf16ps: bf16 pairs multiplied exactly, added into fp32 lanes) when the
-// CPU has it; F32: AVX-512 FMAs when the CPU has them (rows_vec_*). For up to 3 rows of X the
+// CPU has it, else on AVX-512 CPUs the even and odd elements of each pair widened to fp32 (a
+// shift and a mask) into FMAs of their own; F32: AVX-512 FMAs when the CPU has them (rows_vec_*). For up to 3 rows of X the
 // weight is read in memory order, one row at a time: one linear stream per thread, which the
 // hardware prefetcher follows (interleaving 4 rows was a third slower). From 4 rows of X on it
 // goes in blocks of 4 weight rows by 4 X rows, 16 accumulators, each vector loaded once per
@@ -224,17 +225,55 @@ static inline __attribute__((always_inline)) __m512 vmadd(__m512 acc, __m512i w,
                : _mm512_dpbf16_ps(acc, (__m512bh) w, (__m512bh) x);
 }
 
+/** The even (lo) and odd (hi) BF16 elements of v, each widened to fp32 in its 32-bit lane. */
+__attribute__((target("avx512f")))
+static inline __attribute__((always_inline)) void widen_pairs(__m512i v, __m512 *lo, __m512 *hi) {
+    *lo = _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
+    *hi = _mm512_castsi512_ps(_mm512_and_si512(v, _mm512_set1_epi32((int) 0xffff0000u)));
+}
+
+/**
+ * One chunk of X rows g < G, as the products take it: the vector itself, or when wide its even
+ * and odd BF16 elements widened (once per chunk for every weight row of the block).
+ */
+typedef struct {
+    __m512i v[4];
+    __m512 even[4], odd[4];
+} x_chunk;
+
+/** acc[g] (and odd[g] when wide) plus the weight chunk wv times chunk g of X, for g < G. */
+__attribute__((target("avx512f,avx512bw,avx512bf16")))
+static inline __attribute__((always_inline)) void chunk_madd(__m512 acc[4], __m512 odd[4], __m512i wv,
+                                                             const x_chunk *x, const int G, const int f32,
+                                                             const int wide) {
+    if (wide) {
+        __m512 w_even, w_odd;
+        widen_pairs(wv, &w_even, &w_odd);
+        for (int g = 0; g < G; g++) {
+            acc[g] = _mm512_fmadd_ps(w_even, x->even[g], acc[g]);
+            odd[g] = _mm512_fmadd_ps(w_odd, x->odd[g], odd[g]);
+        }
+    } else {
+        for (int g = 0; g < G; g++) {
+            acc[g] = vmadd(acc[g], wv, x->v[g], f32);
+        }
+    }
+}
+
 /**
  * sums[r][g] = row r of the weight block · X row mb+g, for r < R and g < G, where the block's row r
  * is W row n + r, or for a gated product (R even) W1 row n + r for r < R/2 and W3 row n + r - R/2
- * after that. One accumulator per sum, over chunks of one vector in order, then the masked tail:
- * a sum is accumulated the same way whatever R, G and the other rows are (same bits). Each chunk
- * of X and of W is loaded once for the whole block. R, G and f32 are constants at each call, so
- * the accumulators stay in registers; in F32 the BF16 instructions are dead code, never emitted.
+ * after that. One accumulator per sum (two when wide: one for the even elements of the BF16
+ * pairs, one for the odd), over chunks of one vector in order, then the masked tail: a sum is
+ * accumulated the same way whatever R, G and the other rows are (same bits). Each chunk of X and
+ * of W is loaded once for the whole block. R, G, f32 and wide are constants at each call, so the
+ * accumulators stay in registers (R·G ≤ 8 when wide); without AVX512-BF16 the BF16 instructions
+ * are dead code, never emitted.
  */
 __attribute__((target("avx512f,avx512bw,avx512bf16")))
 static inline __attribute__((always_inline)) void block_vec(const job_t *j, int64_t n, int64_t mb, const int R,
-                                                            const int G, const int f32, float sums[4][4]) {
+                                                            const int G, const int f32, const int wide,
+                                                            float sums[4][4]) {
     const int64_t k = j->k, lanes = f32 ? 16 : 32, vk = k & ~(2 * lanes - 1);
     const int esz = f32 ? 4 : 2;
     const char *rows[4];
@@ -242,10 +281,10 @@ static inline __attribute__((always_inline)) void block_vec(const job_t *j, int6
         const int half = j->w3 ? R / 2 : R;
         rows[r] = (const char *) (r < half ? j->w : j->w3) + (n + (r < half ? r : r - half)) * k * esz;
     }
-    __m512 acc[4][4];
+    __m512 acc[4][4], odd[4][4];
     for (int r = 0; r < R; r++) {
         for (int g = 0; g < G; g++) {
-            acc[r][g] = _mm512_setzero_ps();
+            acc[r][g] = odd[r][g] = _mm512_setzero_ps();
         }
     }
     int64_t c = 0;
@@ -259,33 +298,33 @@ static inline __attribute__((always_inline)) void block_vec(const job_t *j, int6
             _mm_prefetch(rows[r] + c * esz + PREFETCH + 64, _MM_HINT_T1);
         }
         for (int half = 0; half < 2; half++) {
-            __m512i xv[4];
+            x_chunk xc;
             for (int g = 0; g < G; g++) {
-                xv[g] = vload(j->x, (mb + g) * k + c + half * lanes, f32);
+                xc.v[g] = vload(j->x, (mb + g) * k + c + half * lanes, f32);
+                if (wide) {
+                    widen_pairs(xc.v[g], &xc.even[g], &xc.odd[g]);
+                }
             }
             for (int r = 0; r < R; r++) {
-                const __m512i wv = vload(rows[r], c + half * lanes, f32);
-                for (int g = 0; g < G; g++) {
-                    acc[r][g] = vmadd(acc[r][g], wv, xv[g], f32);
-                }
+                chunk_madd(acc[r], odd[r], vload(rows[r], c + half * lanes, f32), &xc, G, f32, wide);
             }
         }
     }
     for (; c < k; c += lanes) {
-        __m512i xv[4];
+        x_chunk xc;
         for (int g = 0; g < G; g++) {
-            xv[g] = vload_tail(j->x, (mb + g) * k + c, k - c, f32);
+            xc.v[g] = vload_tail(j->x, (mb + g) * k + c, k - c, f32);
+            if (wide) {
+                widen_pairs(xc.v[g], &xc.even[g], &xc.odd[g]);
+            }
         }
         for (int r = 0; r < R; r++) {
-            const __m512i wv = vload_tail(rows[r], c, k - c, f32);
-            for (int g = 0; g < G; g++) {
-                acc[r][g] = vmadd(acc[r][g], wv, xv[g], f32);
-            }
+            chunk_madd(acc[r], odd[r], vload_tail(rows[r], c, k - c, f32), &xc, G, f32, wide);
         }
     }
     for (int r = 0; r < R; r++) {
         for (int g = 0; g < G; g++) {
-            sums[r][g] = _mm512_reduce_add_ps(acc[r][g]);
+            sums[r][g] = _mm512_reduce_add_ps(wide ? _mm512_add_ps(acc[r][g], odd[r][g]) : acc[r][g]);
         }
     }
 }
@@ -293,46 +332,52 @@ static inline __attribute__((always_inline)) void block_vec(const job_t *j, int6
 /** The outputs of `rows` W rows from n (of W1 and W3 when gated) for X rows mb .. mb+G-1. */
 __attribute__((target("avx512f,avx512bw,avx512bf16")))
 static inline __attribute__((always_inline)) void block_out(const job_t *j, int64_t n, int64_t mb, const int rows,
-                                                            const int G, const int f32) {
+                                                            const int G, const int f32, const int wide) {
     float sums[4][4];
     if (j->w3 && 2 * rows <= 4) { // always, when gated: its blocks have 2 rows at most (rows_vec_of)
-        block_vec(j, n, mb, 2 * rows, G, f32, sums);
+        block_vec(j, n, mb, 2 * rows, G, f32, wide, sums);
         for (int r = 0; r < rows; r++) {
             emit(j, n + r, mb, G, sums[r], sums[rows + r]);
         }
     } else {
-        block_vec(j, n, mb, rows, G, f32, sums);
+        block_vec(j, n, mb, rows, G, f32, wide, sums);
         for (int r = 0; r < rows; r++) {
             emit(j, n + r, mb, G, sums[r], sums[r]);
         }
     }
 }
 
-#define BLOCK_CASE_G(rows, G, f32) \
-    case G: block_out(j, n, mb, rows, G, f32); break;
-#define BLOCK_CASE(rows, f32)                                                                                   \
-    case rows:                                                                                                  \
-        switch (g) { BLOCK_CASE_G(rows, 1, f32) BLOCK_CASE_G(rows, 2, f32) BLOCK_CASE_G(rows, 3, f32)            \
-                     BLOCK_CASE_G(rows, 4, f32) }                                                                \
+#define BLOCK_CASE_G(rows, G, f32, wide) \
+    case G: block_out(j, n, mb, rows, G, f32, wide); break;
+#define BLOCK_CASE(rows, f32, wide)                                                                               \
+    case rows:                                                                                                    \
+        switch (g) { BLOCK_CASE_G(rows, 1, f32, wide) BLOCK_CASE_G(rows, 2, f32, wide)                            \
+                     BLOCK_CASE_G(rows, 3, f32, wide) BLOCK_CASE_G(rows, 4, f32, wide) }                          \
         break;
 
 /**
  * W rows n0 .. n1-1 against every X row: one W row at a time for a few rows of X (one weight
  * stream per thread, which the hardware prefetcher follows best), and from 4 rows of X on in
  * blocks of 4 W rows (2 of W1 and 2 of W3 when gated) by 4 X rows, each chunk loaded once per
- * block (16 accumulators).
+ * block (16 accumulators); wide, with two accumulators per sum, in blocks of half as many W rows.
  */
 __attribute__((target("avx512f,avx512bw,avx512bf16")))
-static inline __attribute__((always_inline)) void rows_vec_of(const job_t *j, int64_t n0, int64_t n1, const int f32) {
-    const int64_t step = j->m < 4 ? 1 : j->w3 ? 2 : 4;
+static inline __attribute__((always_inline)) void rows_vec_of(const job_t *j, int64_t n0, int64_t n1, const int f32,
+                                                              const int wide) {
+    const int64_t step = j->m < 4 ? 1 : (j->w3 ? 2 : 4) / (wide ? 2 : 1);
     for (int64_t n = n0; n < n1; n += step) {
         const int rows = (int) (n1 - n < step ? n1 - n : step);
         for (int64_t mb = 0; mb < j->m; mb += 4) {
             const int g = (int) (j->m - mb < 4 ? j->m - mb : 4);
-            if (j->w3) {
-                switch (rows) { BLOCK_CASE(1, f32) BLOCK_CASE(2, f32) }
+            if (wide) {
+                switch (rows) { BLOCK_CASE(1, f32, wide) BLOCK_CASE(2, f32, wide) }
+            } else if (j->w3) {
+                switch (rows) { BLOCK_CASE(1, f32, wide) BLOCK_CASE(2, f32, wide) }
             } else {
-                switch (rows) { BLOCK_CASE(1, f32) BLOCK_CASE(2, f32) BLOCK_CASE(3, f32) BLOCK_CASE(4, f32) }
+                switch (rows) {
+                    BLOCK_CASE(1, f32, wide) BLOCK_CASE(2, f32, wide) BLOCK_CASE(3, f32, wide)
+                    BLOCK_CASE(4, f32, wide)
+                }
             }
         }
     }
@@ -340,13 +385,19 @@ static inline __attribute__((always_inline)) void rows_vec_of(const job_t *j, in
 
 __attribute__((target("avx512f,avx512bw,avx512bf16")))
 static void rows_vec_bf16(const job_t *j, int64_t n0, int64_t n1) {
-    rows_vec_of(j, n0, n1, 0);
+    rows_vec_of(j, n0, n1, 0, 0);
+}
+
+/** BF16 on AVX-512 CPUs without AVX512-BF16 (see block_vec). */
+__attribute__((target("avx512f,avx512bw,avx512bf16")))
+static void rows_vec_wide(const job_t *j, int64_t n0, int64_t n1) {
+    rows_vec_of(j, n0, n1, 0, 1);
 }
 
 /** F32 on AVX-512 CPUs, with or without AVX512-BF16 (see block_vec). */
 __attribute__((target("avx512f,avx512bw,avx512bf16")))
 static void rows_vec_f32(const job_t *j, int64_t n0, int64_t n1) {
-    rows_vec_of(j, n0, n1, 1);
+    rows_vec_of(j, n0, n1, 1, 0);
 }
 
 // ------------------------------------------------------------------ the calls
@@ -362,10 +413,12 @@ static void linear_share(const void *ctx, int part, int parts) {
     if (n0 >= n1) {
         return;
     }
-    if (j->dtype == MS_BF16 ? dot_products() : f32_vectors()) {
-        j->dtype == MS_BF16 ? rows_vec_bf16(j, n0, n1) : rows_vec_f32(j, n0, n1);
+    if (j->dtype == MS_F32) {
+        f32_vectors() ? rows_vec_f32(j, n0, n1) : rows_portable(j, n0, n1);
+    } else if (dot_products()) {
+        rows_vec_bf16(j, n0, n1);
     } else {
-        rows_portable(j, n0, n1);
+        f32_vectors() ? rows_vec_wide(j, n0, n1) : rows_portable(j, n0, n1);
     }
 }
 
@@ -374,7 +427,8 @@ static int takes_gemm(int dtype, int64_t k) {
     if (portable) {
         return 0;
     }
-    return dtype == MS_BF16 ? k % 2 == 0 && dot_products() : cpu_has_avx512f();
+    // BF16 without AVX512-BF16 widens its operands to fp32 on AVX-512 CPUs (gemm.c)
+    return (dtype == MS_F32 || k % 2 == 0) && cpu_has_avx512f();
 }
 
 static int run(int dtype, const void *x, int64_t m, int64_t k, const void *w, const void *w3, int64_t n, void *y) {

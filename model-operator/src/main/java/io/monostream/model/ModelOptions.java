@@ -10,10 +10,10 @@ import io.monostream.torch.Device;
  * @param prepackLinears reorder every linear weight once for oneDNN; off keeps plain weights, which
  *     decode multiplies through {@link CpuKernels} at close to the read bandwidth and prefill
  *     through its blocked product where {@link CpuKernels#takesManyRows(io.monostream.torch.DType)}
- *     (else libtorch). The default is plain wherever the kernels take both: BF16 on AVX512-BF16
- *     CPUs and F32 on AVX-512 ones, where the blocked product beats oneDNN's prepacked GEMM
- *     (F32 205-215 against 160-190 GFLOP/s on two cores) and the one-call decode step beats its
- *     GEMV. Elsewhere F32 stays prepacked: oneDNN's prepacked FP32 products are 15-25 % faster for
+ *     (else libtorch). The default is plain wherever the kernels take both: BF16 and F32 on
+ *     AVX-512 CPUs, where the blocked product beats oneDNN's prepacked GEMM (F32 205-215 against
+ *     160-190 GFLOP/s on two cores; BF16 without AVX512-BF16 at about the F32 rate, where
+ *     libtorch's BF16 matmul reached a fifth of it) and the one-call decode step beats its GEMV. Elsewhere F32 stays prepacked: oneDNN's prepacked FP32 products are 15-25 % faster for
  *     prefill than plain ones through libtorch. CPU only: on CUDA the weights stay plain.
  * @param fusedAttention attention through {@code aten::scaled_dot_product_attention}; off runs
  *     scores, softmax and P·V as separate ops, for comparison

@@ -36,9 +36,11 @@ import java.util.Optional;
  *   <li>{@code ms_cpu_decode_step}: a whole decode step in one call, through {@link CpuDecoder}.</li>
  * </ul>
  * {@link #linear} (with or without a bias) and {@link #gatedLinear} also take prefill's many rows,
- * in BF16 on CPUs with AVX512-BF16 and in F32 on AVX-512 CPUs ({@link #takesManyRows}), through a
- * register-blocked product over the same plain weight ({@code gemm.c}) that runs 10–30 % faster
- * than libtorch's oneDNN GEMM here (no AMX). Other prefill ops stay with libtorch.
+ * in F32 and BF16 on AVX-512 CPUs ({@link #takesManyRows}), through a register-blocked product over
+ * the same plain weight ({@code gemm.c}) that runs 10–30 % faster than libtorch's oneDNN GEMM on
+ * CPUs with AVX512-BF16 and no AMX; on AVX-512 CPUs without AVX512-BF16 it widens BF16 operands
+ * to fp32 and runs 3–4× faster than libtorch's BF16 matmul there. Other prefill ops stay with
+ * libtorch.
  *
  * <pre>{@code
  * Optional<CpuKernels> k = CpuKernels.get();
@@ -243,9 +245,9 @@ public final class CpuKernels {
     }
 
     /**
-     * Whether products with this weight take any number of rows (prefill), and a bias: BF16 with
-     * an even K on a CPU with AVX512-BF16, or F32 on a CPU with AVX-512, where the library's
-     * blocked product beats libtorch's oneDNN (BF16 and prepacked F32 alike).
+     * Whether products with this weight take any number of rows (prefill), and a bias: F32, or BF16
+     * with an even K, on a CPU with AVX-512, where the library's blocked product beats libtorch's
+     * oneDNN (BF16 and prepacked F32 alike; BF16 widened to fp32 on CPUs without AVX512-BF16).
      */
     public boolean takesManyRows(Tensor weight) {
         long[] ws = weight.shape();
@@ -255,8 +257,7 @@ public final class CpuKernels {
     /** Whether products of this dtype take many rows on this CPU (BF16 needs an even K besides). */
     public boolean takesManyRows(DType dtype) {
         return switch (dtype) {
-            case BF16 -> "avx512bf16".equals(isa);
-            case F32 -> "avx512bf16".equals(isa) || "avx512f".equals(isa);
+            case BF16, F32 -> "avx512bf16".equals(isa) || "avx512f".equals(isa);
             default -> false;
         };
     }
