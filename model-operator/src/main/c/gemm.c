@@ -131,18 +131,6 @@ static void pack_block(const gemm_t *g, int64_t b) {
     }
 }
 
-/** x rounded to BF16 and back, lane by lane, with the rounding and NaN rule of f32_to_bf16. */
-__attribute__((target("avx512f,avx512bw")))
-static inline __attribute__((always_inline)) __m512 round16(__m512 x) {
-    const __m512i bits = _mm512_castps_si512(x);
-    const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
-    __m512i r = _mm512_add_epi32(bits, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), lsb));
-    const __mmask16 nan = _mm512_cmpgt_epu32_mask(_mm512_and_si512(bits, _mm512_set1_epi32(0x7fffffff)),
-                                                  _mm512_set1_epi32(0x7f800000));
-    r = _mm512_mask_or_epi32(r, nan, bits, _mm512_set1_epi32(0x400000));
-    return _mm512_castsi512_ps(_mm512_and_si512(r, _mm512_set1_epi32((int) 0xffff0000u)));
-}
-
 /** swiglu (elements.h) of 16 lanes: silu(round(a)) rounded, times round(b), rounding to BF16 unless f32. */
 __attribute__((target("avx512f,avx512bw")))
 static inline __attribute__((always_inline)) __m512 swiglu16(__m512 a, __m512 b, const int f32) {

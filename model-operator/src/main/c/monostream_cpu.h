@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-#define MS_CPU_ABI_VERSION 6
+#define MS_CPU_ABI_VERSION 7
 
 // the largest head dimension ms_cpu_attention_decode takes
 #define MS_CPU_MAX_HEAD_DIM 512
@@ -40,9 +40,9 @@ MS_API int ms_cpu_set_threads(int threads);
 MS_API int ms_cpu_threads(void);
 
 // y[m,n] = x[m,k] · w[n,k]ᵀ. Made for a few rows of x: the weight is streamed once. From 17 rows
-// on (prefill), BF16 with an even k on a CPU with AVX512-BF16, and F32 on a CPU with AVX-512, take
-// a register-blocked product instead; each row's sums still do not depend on the other rows of
-// the call.
+// on (prefill), F32 and BF16 with an even k on a CPU with AVX-512 take a register-blocked product
+// instead (BF16 widened to fp32 without AVX512-BF16); each row's sums still do not depend on the
+// other rows of the call.
 MS_API int ms_cpu_linear(int dtype, const void *x, int64_t m, int64_t k, const void *w, int64_t n, void *y);
 
 // y[m,n] = x[m,k] · w[n,k]ᵀ + bias[n], rounded once: the register-blocked product of
@@ -83,7 +83,8 @@ MS_API int ms_cpu_attention_inputs(int dtype, const void *qkv, int64_t length, i
                                    int64_t capacity, int64_t past, void *q_out);
 
 // Causal attention of `length` new tokens of one sequence after `past` cached ones, BF16 only
-// (AVX512-BF16; MS_CPU_EUNSUPPORTED without it), head dimension a multiple of 16:
+// (AVX512-BF16, or AVX-512 with the operands widened to fp32; MS_CPU_EUNSUPPORTED without
+// AVX-512), head dimension a multiple of 16:
 //   q     [kv_heads · group, length, d]: the rotated queries, head after head (ms_cpu_attention_inputs)
 //   k_cache, v_cache [kv_heads, capacity, d]: rows < past + length hold every key and value
 //   out   [length, kv_heads · group · d]: softmax(q·Kᵀ/√d)·V of each query over the keys up to

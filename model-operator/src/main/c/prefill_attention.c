@@ -2,7 +2,9 @@
 // style: per query head and block of queries, the keys are visited block by block with an online
 // softmax, so no [L, L] score matrix is ever stored. libtorch's CPU flash kernel does the same
 // with small GEMM calls and reached about 100 GFLOP/s here in BF16 (no faster than in FP32); this
-// one keeps its blocks in registers with AVX512-BF16 dot products.
+// one keeps its blocks in registers with AVX512-BF16 dot products, or on AVX-512 CPUs without
+// them ("wide") with FMAs over operands widened to fp32 (a BF16 value is the upper half of its
+// fp32 value, so widening is exact).
 //
 // Rounding follows libtorch's BF16 flash attention: q·k in fp32, softmax in fp32 (the row sums of
 // the fp32 probabilities), the probabilities rounded to BF16 for the product with V (accumulated
@@ -11,7 +13,10 @@
 // Both products are outer products: K and V are first repacked per KV head so that one 64-byte
 // vector holds a pair of head dimensions for 16 keys (for q·k) or a pair of keys for 16 head
 // dimensions (for p·V); the other operand is a broadcast BF16 pair. Queries of one KV head share
-// its repacked keys and values (grouped-query attention without copies).
+// its repacked keys and values (grouped-query attention without copies). Wide, the repacked keys
+// are fp32 [head dimension][16 keys] and the values fp32 rows, the queries of a block are widened
+// once and the probabilities kept as fp32 of their BF16 rounding; each product is one FMA of a
+// broadcast fp32 value.
 #include <immintrin.h>
 #include <math.h>
 #include <stdlib.h>
@@ -31,6 +36,7 @@ typedef struct {
     const uint16_t *q;                 // [heads, length, d]
     const uint16_t *k_cache, *v_cache; // [kv_heads, capacity, d]
     uint16_t *kp, *vp;                 // repacked keys and values, per KV head [padded / 16 or 2][...]
+    float *kw, *vw;                    // wide: keys [kv_heads][padded / 16][d][16], values [kv_heads][padded][d]
     int64_t kv_heads, group, d, capacity, past, length, padded;
     uint16_t *out;                     // [length, heads · d]
     float scale;
@@ -75,13 +81,33 @@ static void repack_group(const prefill_job *j, int64_t g, int64_t kg) {
     }
 }
 
+/** As repack_group, wide: keys as fp32 [dim][16 keys], values as fp32 rows; zero past the total. */
+static void widen_group(const prefill_job *j, int64_t g, int64_t kg) {
+    const int64_t d = j->d, total = j->past + j->length, groups = j->padded / 16;
+    const uint16_t *keys = j->k_cache + g * j->capacity * d, *values = j->v_cache + g * j->capacity * d;
+    const int64_t live = total - kg * 16 < 16 ? total - kg * 16 : 16;
+    float *kw = j->kw + (g * groups + kg) * 16 * d;
+    float *vw = j->vw + (g * j->padded + kg * 16) * d;
+    for (int64_t s = 0; s < 16; s++) {
+        const uint16_t *krow = keys + (kg * 16 + s) * d, *vrow = values + (kg * 16 + s) * d;
+        for (int64_t c = 0; c < d; c++) {
+            kw[c * 16 + s] = s < live ? bf16_to_f32(krow[c]) : 0.0f;
+            vw[s * d + c] = s < live ? bf16_to_f32(vrow[c]) : 0.0f;
+        }
+    }
+}
+
 /** The groups of 16 keys of every KV head, shared out. */
 static void repack_share(const void *ctx, int part, int parts) {
     const prefill_job *j = ctx;
     const int64_t groups = j->padded / 16;
     const int64_t g0 = j->kv_heads * groups * part / parts, g1 = j->kv_heads * groups * (part + 1) / parts;
     for (int64_t gi = g0; gi < g1; gi++) {
-        repack_group(j, gi / groups, gi % groups);
+        if (j->kw) {
+            widen_group(j, gi / groups, gi % groups);
+        } else {
+            repack_group(j, gi / groups, gi % groups);
+        }
     }
 }
 
@@ -192,16 +218,129 @@ TARGET static void accumulate2(const prefill_job *j, const uint16_t *p_rows, int
     }
 }
 
-/** One query head and block of query rows [t0, t0 + rows). */
-TARGET static void attend_block(const prefill_job *j, int64_t head, int64_t t0, int rows) {
+/**
+ * Wide scores_tile: s[r][key] = scale · q_r · k_key from the block's widened queries qf [rows][d]
+ * and keys kw_block ([key group][d][16]), one FMA of a broadcast query element per 16 keys.
+ */
+TARGET static inline __attribute__((always_inline)) void scores_tile_wide(const prefill_job *j, const float *qf,
+                                                                          const int rows, const float *kw_block,
+                                                                          const int key_groups, float s[][BK]) {
+    const int64_t d = j->d;
+    __m512 acc[4][4];
+    for (int r = 0; r < 4; r++) {
+        for (int kg = 0; kg < 4; kg++) {
+            acc[r][kg] = _mm512_setzero_ps();
+        }
+    }
+    for (int64_t c = 0; c < d; c++) {
+        __m512 kv[4];
+        for (int kg = 0; kg < key_groups; kg++) {
+            kv[kg] = _mm512_loadu_ps(kw_block + (kg * 16 * d) + c * 16);
+        }
+        for (int r = 0; r < rows; r++) {
+            const __m512 qb = _mm512_set1_ps(qf[r * d + c]);
+            for (int kg = 0; kg < key_groups; kg++) {
+                acc[r][kg] = _mm512_fmadd_ps(qb, kv[kg], acc[r][kg]);
+            }
+        }
+    }
+    const __m512 scale = _mm512_set1_ps(j->scale);
+    for (int r = 0; r < rows; r++) {
+        for (int kg = 0; kg < key_groups; kg++) {
+            _mm512_storeu_ps(&s[r][kg * 16], _mm512_mul_ps(acc[r][kg], scale));
+        }
+    }
+}
+
+/** scores4 of the wide tile. */
+TARGET static void scores4_wide(const prefill_job *j, const float *qf, int rows, const float *kw_block,
+                                int key_groups, float s[][BK]) {
+    if (rows == 4 && key_groups == 4) {
+        scores_tile_wide(j, qf, 4, kw_block, 4, s);
+    } else {
+        for (int r = 0; r < rows; r++) {
+            switch (key_groups) {
+                case 4: scores_tile_wide(j, qf + r * j->d, 1, kw_block, 4, &s[r]); break;
+                case 3: scores_tile_wide(j, qf + r * j->d, 1, kw_block, 3, &s[r]); break;
+                case 2: scores_tile_wide(j, qf + r * j->d, 1, kw_block, 2, &s[r]); break;
+                default: scores_tile_wide(j, qf + r * j->d, 1, kw_block, 1, &s[r]); break;
+            }
+        }
+    }
+}
+
+/**
+ * Wide accumulate_tile: o[r][:] += p[r][keys of the block] · V over 16·cn head dimensions from
+ * column group c0, p as fp32 [rows][BK] (BF16-rounded values) and V as fp32 rows from the block's
+ * first key.
+ */
+TARGET static inline __attribute__((always_inline)) void accumulate_tile_wide(const prefill_job *j, const float *p_rows,
+                                                                              const int rows, const float *vw_block,
+                                                                              int keys, float *o_rows, int64_t c0,
+                                                                              const int cn) {
+    const int64_t d = j->d;
+    __m512 acc[2][8];
+    for (int r = 0; r < rows; r++) {
+        for (int64_t c = 0; c < cn; c++) {
+            acc[r][c] = _mm512_loadu_ps(o_rows + r * d + (c0 + c) * 16);
+        }
+    }
+    for (int key = 0; key < keys; key++) {
+        const float *v = vw_block + key * d + c0 * 16;
+        for (int r = 0; r < rows; r++) {
+            const __m512 pb = _mm512_set1_ps(p_rows[r * BK + key]);
+            for (int64_t c = 0; c < cn; c++) {
+                acc[r][c] = _mm512_fmadd_ps(pb, _mm512_loadu_ps(v + c * 16), acc[r][c]);
+            }
+        }
+    }
+    for (int r = 0; r < rows; r++) {
+        for (int64_t c = 0; c < cn; c++) {
+            _mm512_storeu_ps(o_rows + r * d + (c0 + c) * 16, acc[r][c]);
+        }
+    }
+}
+
+/** accumulate2 of the wide tile. */
+TARGET static void accumulate2_wide(const prefill_job *j, const float *p_rows, int rows, const float *vw_block,
+                                    int keys, float *o_rows) {
+    const int64_t columns = j->d / 16;
+    int64_t c0 = 0;
+    for (; c0 + 8 <= columns; c0 += 8) {
+        if (rows == 2) {
+            accumulate_tile_wide(j, p_rows, 2, vw_block, keys, o_rows, c0, 8);
+        } else {
+            accumulate_tile_wide(j, p_rows, 1, vw_block, keys, o_rows, c0, 8);
+        }
+    }
+    for (; c0 < columns; c0++) {
+        for (int r = 0; r < rows; r++) {
+            accumulate_tile_wide(j, p_rows + r * BK, 1, vw_block, keys, o_rows + r * j->d, c0, 1);
+        }
+    }
+}
+
+/**
+ * One query head and block of query rows [t0, t0 + rows), with AVX512-BF16 dot products or wide;
+ * wide is a constant at each call, so the BF16 instructions are never emitted for it.
+ */
+TARGET static inline __attribute__((always_inline)) void attend_block(const prefill_job *j, int64_t head, int64_t t0,
+                                                                      int rows, const int wide) {
     const int64_t d = j->d, g = head / j->group, groups16 = j->padded / 16;
     const uint16_t *q = j->q + (head * j->length + t0) * d;
     const int64_t key_end = j->past + t0 + rows; // keys visible to the block's last row
     float o[BQ * MS_CPU_MAX_HEAD_DIM];
+    float qf[wide ? BQ * MS_CPU_MAX_HEAD_DIM : 1]; // wide: the block's queries as fp32
     float max[BQ], sum[BQ];
     float s[BQ][BK];
     uint16_t p[BQ * BK];
+    float pf[wide ? BQ * BK : 1]; // wide: the probabilities, BF16-rounded, as fp32
     memset(o, 0, sizeof(float) * rows * d);
+    if (wide) {
+        for (int64_t i = 0; i < rows * d; i++) {
+            qf[i] = bf16_to_f32(q[i]);
+        }
+    }
     for (int r = 0; r < rows; r++) {
         max[r] = -INFINITY;
         sum[r] = 0;
@@ -209,9 +348,14 @@ TARGET static void attend_block(const prefill_job *j, int64_t head, int64_t t0, 
     for (int64_t k0 = 0; k0 < key_end; k0 += BK) {
         const int64_t valid = key_end - k0 < BK ? key_end - k0 : BK;
         const int key_groups = (int) ((valid + 15) / 16);
-        const uint16_t *kp_block = j->kp + (g * groups16 + k0 / 16) * 16 * d;
         for (int r = 0; r < rows; r += 4) {
-            scores4(j, q + r * d, rows - r < 4 ? rows - r : 4, kp_block, key_groups, &s[r]);
+            if (wide) {
+                scores4_wide(j, qf + r * d, rows - r < 4 ? rows - r : 4, j->kw + (g * groups16 + k0 / 16) * 16 * d,
+                             key_groups, &s[r]);
+            } else {
+                scores4(j, q + r * d, rows - r < 4 ? rows - r : 4, j->kp + (g * groups16 + k0 / 16) * 16 * d,
+                        key_groups, &s[r]);
+            }
         }
         int pairs = 0;
         for (int r = 0; r < rows; r++) {
@@ -236,10 +380,18 @@ TARGET static void attend_block(const prefill_job *j, int64_t head, int64_t t0, 
                 const __m512 e = _mm512_maskz_mov_ps(live,
                         exp16(_mm512_sub_ps(_mm512_loadu_ps(&s[r][kg * 16]), _mm512_set1_ps(new_max))));
                 total = _mm512_add_ps(total, e);
-                _mm256_storeu_si256((__m256i *) &p[r * BK + kg * 16], (__m256i) _mm512_cvtneps_pbh(e));
+                if (wide) {
+                    _mm512_storeu_ps(&pf[r * BK + kg * 16], round16(e));
+                } else {
+                    _mm256_storeu_si256((__m256i *) &p[r * BK + kg * 16], (__m256i) _mm512_cvtneps_pbh(e));
+                }
             }
             for (int64_t key = (int64_t) kgs * 16; key < BK; key++) {
-                p[r * BK + key] = 0;
+                if (wide) {
+                    pf[r * BK + key] = 0;
+                } else {
+                    p[r * BK + key] = 0;
+                }
             }
             sum[r] = sum[r] * rescale + _mm512_reduce_add_ps(total);
             if (rescale != 1.0f) {
@@ -250,9 +402,14 @@ TARGET static void attend_block(const prefill_job *j, int64_t head, int64_t t0, 
             const int row_pairs = (int) ((seen + 1) / 2);
             pairs = row_pairs > pairs ? row_pairs : pairs;
         }
-        const uint16_t *vp_block = j->vp + (g * (j->padded / 2) + k0 / 2) * d * 2;
         for (int r = 0; r < rows; r += 2) {
-            accumulate2(j, p + r * BK, rows - r < 2 ? rows - r : 2, vp_block, pairs, o + r * d);
+            if (wide) {
+                accumulate2_wide(j, pf + r * BK, rows - r < 2 ? rows - r : 2, j->vw + (g * j->padded + k0) * d,
+                                 2 * pairs, o + r * d);
+            } else {
+                accumulate2(j, p + r * BK, rows - r < 2 ? rows - r : 2,
+                            j->vp + (g * (j->padded / 2) + k0 / 2) * d * 2, pairs, o + r * d);
+            }
         }
     }
     const int64_t width = j->kv_heads * j->group * d;
@@ -264,6 +421,14 @@ TARGET static void attend_block(const prefill_job *j, int64_t head, int64_t t0, 
     }
 }
 
+TARGET static void attend_block_dp(const prefill_job *j, int64_t head, int64_t t0, int rows) {
+    attend_block(j, head, t0, rows, 0);
+}
+
+TARGET static void attend_block_wide(const prefill_job *j, int64_t head, int64_t t0, int rows) {
+    attend_block(j, head, t0, rows, 1);
+}
+
 /** Tasks (head, block of queries) dealt out round-robin: later blocks see more keys. */
 static void attend_share(const void *ctx, int part, int parts) {
     const prefill_job *j = ctx;
@@ -271,7 +436,12 @@ static void attend_share(const void *ctx, int part, int parts) {
     for (int64_t task = part; task < tasks; task += parts) {
         const int64_t head = task % (j->kv_heads * j->group), block = task / (j->kv_heads * j->group);
         const int64_t t0 = block * BQ;
-        attend_block(j, head, t0, (int) (j->length - t0 < BQ ? j->length - t0 : BQ));
+        const int rows = (int) (j->length - t0 < BQ ? j->length - t0 : BQ);
+        if (j->kw) {
+            attend_block_wide(j, head, t0, rows);
+        } else {
+            attend_block_dp(j, head, t0, rows);
+        }
     }
 }
 
@@ -281,16 +451,21 @@ int ms_cpu_attention_prefill(int dtype, const void *q, int64_t length, int64_t k
             || d < 16 || d % 16 != 0 || d > MS_CPU_MAX_HEAD_DIM || past < 0 || past + length > capacity) {
         return MS_CPU_EINVAL;
     }
-    if (!cpu_has_avx512bf16()) {
+    const int wide = !cpu_has_avx512bf16();
+    if (wide && !cpu_has_avx512f()) {
         return MS_CPU_EUNSUPPORTED;
     }
     const int64_t padded = (past + length + BK - 1) / BK * BK;
-    uint16_t *packed = aligned_alloc(64, (size_t) (2 * kv_heads * padded * d * 2));
+    const size_t elem = wide ? sizeof(float) : sizeof(uint16_t);
+    void *packed = aligned_alloc(64, (size_t) (2 * kv_heads * padded * d) * elem);
     if (!packed) {
         return MS_CPU_ENOMEM;
     }
-    prefill_job job = {q, k_cache, v_cache, packed, packed + kv_heads * padded * d, kv_heads, group, d, capacity,
-                       past, length, padded, out, 1.0f / sqrtf((float) d)};
+    uint16_t *kp = wide ? NULL : packed;
+    float *kw = wide ? packed : NULL;
+    prefill_job job = {q, k_cache, v_cache, kp, kp ? kp + kv_heads * padded * d : NULL, kw,
+                       kw ? kw + kv_heads * padded * d : NULL, kv_heads, group, d, capacity, past, length, padded,
+                       out, 1.0f / sqrtf((float) d)};
     pool_run(repack_share, &job, 1);
     pool_run(attend_share, &job, 1);
     free(packed);

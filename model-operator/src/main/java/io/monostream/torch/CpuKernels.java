@@ -32,7 +32,8 @@ import java.util.Optional;
  *       of one new token): one call each instead of the eight to a dozen small libtorch ops whose
  *       fixed costs dominated decode;</li>
  *   <li>for prefill, {@link #attentionInputs} (rotary embedding and cache write of every new token)
- *       and, in BF16, {@link #attentionPrefill} (causal flash attention after any cached prefix);</li>
+ *       and, in BF16 on AVX-512 CPUs, {@link #attentionPrefill} (causal flash attention after any
+ *       cached prefix);</li>
  *   <li>{@code ms_cpu_decode_step}: a whole decode step in one call, through {@link CpuDecoder}.</li>
  * </ul>
  * {@link #linear} (with or without a bias) and {@link #gatedLinear} also take prefill's many rows,
@@ -65,7 +66,7 @@ public final class CpuKernels {
     /** Where the jar carries the library. */
     public static final String RESOURCE = "/native/linux-x86_64/libmonostream_cpu.so";
     /** {@code MS_CPU_ABI_VERSION}. */
-    public static final int ABI_VERSION = 6;
+    public static final int ABI_VERSION = 7;
     /**
      * The most rows of {@code x} that {@link #linear} streams the weight for (reading it once, at
      * or beyond libtorch's speed on plain weights), and the most sequences of a decode step. More
@@ -400,14 +401,16 @@ public final class CpuKernels {
     }
 
     /**
-     * Whether {@link #attentionPrefill} takes these: BF16 on a CPU with AVX512-BF16, contiguous,
+     * Whether {@link #attentionPrefill} takes these: BF16 on a CPU with AVX-512 (operands widened
+     * to fp32 where it lacks AVX512-BF16), contiguous,
      * q [heads, L, d] with d a multiple of 16 up to {@value #MAX_HEAD_DIM}, caches [kvHeads, capacity, d]
      * with kvHeads dividing heads and room for {@code past + L} rows.
      */
     public boolean handlesAttentionPrefill(Tensor q, Tensor keys, Tensor values, int past) {
         long[] qs = q.shape();
         long[] ks = keys.shape();
-        return "avx512bf16".equals(isa) && q.dtype() == DType.BF16 && qs.length == 3 && ks.length == 3
+        return ("avx512bf16".equals(isa) || "avx512f".equals(isa)) && q.dtype() == DType.BF16 && qs.length == 3
+                && ks.length == 3
                 && qs[2] % 16 == 0 && qs[2] <= MAX_HEAD_DIM && ks[2] == qs[2] && ks[0] >= 1 && qs[0] % ks[0] == 0
                 && java.util.Arrays.equals(ks, values.shape()) && past >= 0 && past + qs[1] <= ks[1]
                 && sameKind(q, keys) && sameKind(q, values);
