@@ -18,4 +18,11 @@ static inline int cpu_has_avx512f(void) {
 /** Whether ms_cpu_prefer_portable asked for the portable loops (tests); kept in linear.c. */
 int cpu_prefer_portable(void);
 
+/**
+ * Whether BF16 kernels use AVX512-BF16 dot products: the CPU has them, and neither
+ * ms_cpu_prefer_portable nor ms_cpu_prefer_wide (tests) asked otherwise; else the kernels that
+ * widen BF16 to fp32 run where the CPU has AVX-512. Kept in linear.c.
+ */
+int cpu_bf16_dot_products(void);
+
 #endif

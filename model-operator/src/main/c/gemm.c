@@ -409,7 +409,7 @@ int gemm(int dtype, const void *x, int64_t m, int64_t k, const void *w, const vo
     if ((!f32 && k % 2 != 0) || (w3 && bias)) {
         return MS_CPU_EUNSUPPORTED;
     }
-    const int wide = !f32 && !cpu_has_avx512bf16();
+    const int wide = !f32 && !cpu_bf16_dot_products();
     const int64_t blocks = (m + 15) / 16;
     const int64_t units = f32 || wide ? k : k / 2;
     // the slots of two passes, or of every block when there are fewer (a multiple of 64 bytes)

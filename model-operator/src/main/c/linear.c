@@ -41,14 +41,19 @@ typedef struct {
     int64_t m, k, n;
 } job_t;
 
-static int portable = 0; // ms_cpu_prefer_portable: every product through the portable loop
-static int use_dp = -1; // AVX512-BF16 for BF16 products; set on first use
+static int portable = 0;    // ms_cpu_prefer_portable: every product through the portable loop
+static int prefer_wide = 0; // ms_cpu_prefer_wide: BF16 widened to fp32 even with AVX512-BF16
+static int use_dp = -1;     // AVX512-BF16 for BF16 products; set on first use
 
 static int dot_products(void) {
     if (use_dp < 0) {
-        use_dp = cpu_has_avx512bf16();
+        use_dp = !portable && !prefer_wide && cpu_has_avx512bf16();
     }
     return use_dp;
+}
+
+int cpu_bf16_dot_products(void) {
+    return dot_products();
 }
 
 static int use_f32_vectors = -1; // the AVX-512 loop for F32 products; set on first use
@@ -483,6 +488,13 @@ int cpu_prefer_portable(void) {
 int ms_cpu_prefer_portable(int prefer) {
     int before = portable;
     portable = prefer != 0;
-    use_dp = portable ? 0 : cpu_has_avx512bf16();
+    use_dp = -1;
+    return before;
+}
+
+int ms_cpu_prefer_wide(int prefer) {
+    int before = prefer_wide;
+    prefer_wide = prefer != 0;
+    use_dp = -1;
     return before;
 }

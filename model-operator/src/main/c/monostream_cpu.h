@@ -35,6 +35,11 @@ MS_API const char *ms_cpu_isa(void);
 // CPU (0), for tests; returns the previous setting.
 MS_API int ms_cpu_prefer_portable(int portable);
 
+// BF16 products and prefill attention through the kernels that widen BF16 to fp32 (1), as on
+// AVX-512 CPUs without AVX512-BF16, even where the CPU has it; or the best ones (0). For tests;
+// returns the previous setting.
+MS_API int ms_cpu_prefer_wide(int wide);
+
 // Threads (the caller included) that share one call; 1..64. One pool per process.
 MS_API int ms_cpu_set_threads(int threads);
 MS_API int ms_cpu_threads(void);

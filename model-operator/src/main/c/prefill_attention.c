@@ -451,7 +451,7 @@ int ms_cpu_attention_prefill(int dtype, const void *q, int64_t length, int64_t k
             || d < 16 || d % 16 != 0 || d > MS_CPU_MAX_HEAD_DIM || past < 0 || past + length > capacity) {
         return MS_CPU_EINVAL;
     }
-    const int wide = !cpu_has_avx512bf16();
+    const int wide = !cpu_bf16_dot_products();
     if (wide && !cpu_has_avx512f()) {
         return MS_CPU_EUNSUPPORTED;
     }

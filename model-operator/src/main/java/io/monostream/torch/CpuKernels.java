@@ -94,6 +94,7 @@ public final class CpuKernels {
     private final MethodHandle decodeStep;
     private final MethodHandle setThreads;
     private final MethodHandle preferPortable;
+    private final MethodHandle preferWide;
     private final String isa;
 
     /** The loaded kernel, or empty and why not (one line, for the log). */
@@ -125,6 +126,7 @@ public final class CpuKernels {
                 ADDRESS));
         setThreads = bind(lib, "ms_cpu_set_threads", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
         preferPortable = bind(lib, "ms_cpu_prefer_portable", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
+        preferWide = bind(lib, "ms_cpu_prefer_wide", FunctionDescriptor.of(JAVA_INT, JAVA_INT));
         try {
             int version = (int) abi.invokeExact();
             if (version != ABI_VERSION) {
@@ -228,6 +230,19 @@ public final class CpuKernels {
     boolean preferPortable(boolean portable) {
         try {
             return (int) preferPortable.invokeExact(portable ? 1 : 0) != 0;
+        } catch (Throwable t) {
+            throw rethrow(t);
+        }
+    }
+
+    /**
+     * Makes BF16 products and prefill attention widen their operands to fp32, as they do on AVX-512
+     * CPUs without AVX512-BF16, even where the CPU has it (so tests cover those kernels on any
+     * AVX-512 CPU); returns the previous setting.
+     */
+    boolean preferWide(boolean wide) {
+        try {
+            return (int) preferWide.invokeExact(wide ? 1 : 0) != 0;
         } catch (Throwable t) {
             throw rethrow(t);
         }

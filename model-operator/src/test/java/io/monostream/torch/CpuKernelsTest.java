@@ -45,6 +45,7 @@ class CpuKernelsTest {
     void restore() {
         if (kernel != null) {
             kernel.preferPortable(false);
+            kernel.preferWide(false);
             kernel.threads(TorchThreads.current());
         }
     }
@@ -185,20 +186,23 @@ class CpuKernelsTest {
     void manyRowsMatchTheExactProduct() {
         assumeTrue(kernel.takesManyRows(DType.BF16) || kernel.takesManyRows(DType.F32),
                 "many rows need AVX-512; this CPU runs " + kernel.isa());
+        for (DType dtype : new DType[] {DType.BF16, DType.F32}) {
+            if (kernel.takesManyRows(dtype)) { // else this CPU leaves many rows of this dtype to libtorch
+                checkManyRows(dtype);
+            }
+        }
+    }
+
+    private void checkManyRows(DType dtype) {
         int[][] weights = {{1, 2}, {7, 64}, {13, 1000}, {100, 1024}};
         long seed = 500;
-        for (DType dtype : new DType[] {DType.BF16, DType.F32}) {
-            if (!kernel.takesManyRows(dtype)) {
-                continue; // this CPU leaves many rows of this dtype to libtorch
-            }
-            for (int threads : new int[] {1, 2, 3}) {
-                kernel.threads(threads);
-                for (int[] wShape : weights) {
-                    for (int m : new int[] {17, 31, 64, 65, 130, 300}) {
-                        try (Tensor x = random(seed++, dtype, m, wShape[1]);
-                             Tensor w = random(seed++, dtype, wShape[0], wShape[1]); Tensor y = kernel.linear(x, w)) {
-                            assertProduct(x, w, y);
-                        }
+        for (int threads : new int[] {1, 2, 3}) {
+            kernel.threads(threads);
+            for (int[] wShape : weights) {
+                for (int m : new int[] {17, 31, 64, 65, 130, 300}) {
+                    try (Tensor x = random(seed++, dtype, m, wShape[1]);
+                         Tensor w = random(seed++, dtype, wShape[0], wShape[1]); Tensor y = kernel.linear(x, w)) {
+                        assertProduct(x, w, y);
                     }
                 }
             }
@@ -394,26 +398,44 @@ class CpuKernelsTest {
 
     @Test
     void gatedLinearIsSiluOfTheGateTimesTheUpProjection() {
-        for (DType dtype : new DType[] {DType.BF16, DType.F32}) {
-            for (int m : new int[] {1, 3, 8, 40, 100}) {
-                if (m > CpuKernels.MAX_ROWS && !kernel.takesManyRows(dtype)) {
-                    continue; // this CPU leaves many rows of this dtype to libtorch
-                }
-                try (Tensor x = random(20 + m, dtype, m, 200); Tensor w1 = random(30 + m, dtype, 130, 200);
-                     Tensor w3 = random(40 + m, dtype, 130, 200); Tensor y = kernel.gatedLinear(x, w1, w3);
-                     Tensor gate = kernel.linear(x, w1); Tensor up = kernel.linear(x, w3)) {
-                    float[] g = gate.toFloatArray();
-                    float[] u = up.toFloatArray();
-                    float[] got = y.toFloatArray();
-                    for (int i = 0; i < got.length; i++) {
-                        double expected = g[i] / (1 + Math.exp(-g[i])) * u[i];
-                        // BF16: the silu and the product each rounded once more (2^-8 relative each)
-                        double tolerance = (dtype == DType.BF16 ? 0.008 : 1e-6) * Math.abs(expected) + 1e-6;
-                        assertEquals(expected, got[i], tolerance, dtype + " m=" + m + " element " + i);
-                    }
+        checkGated(DType.BF16);
+        checkGated(DType.F32);
+    }
+
+    private void checkGated(DType dtype) {
+        for (int m : new int[] {1, 3, 8, 40, 100}) {
+            if (m > CpuKernels.MAX_ROWS && !kernel.takesManyRows(dtype)) {
+                continue; // this CPU leaves many rows of this dtype to libtorch
+            }
+            try (Tensor x = random(20 + m, dtype, m, 200); Tensor w1 = random(30 + m, dtype, 130, 200);
+                 Tensor w3 = random(40 + m, dtype, 130, 200); Tensor y = kernel.gatedLinear(x, w1, w3);
+                 Tensor gate = kernel.linear(x, w1); Tensor up = kernel.linear(x, w3)) {
+                float[] g = gate.toFloatArray();
+                float[] u = up.toFloatArray();
+                float[] got = y.toFloatArray();
+                for (int i = 0; i < got.length; i++) {
+                    double expected = g[i] / (1 + Math.exp(-g[i])) * u[i];
+                    // BF16: the silu and the product each rounded once more (2^-8 relative each)
+                    double tolerance = (dtype == DType.BF16 ? 0.008 : 1e-6) * Math.abs(expected) + 1e-6;
+                    assertEquals(expected, got[i], tolerance, dtype + " m=" + m + " element " + i);
                 }
             }
         }
+    }
+
+    /**
+     * The BF16 kernels of AVX-512 CPUs without AVX512-BF16, which widen their operands to fp32,
+     * forced on CPUs that have it too, so that every AVX-512 CPU checks them: few-row and many-row
+     * products, the gated product and prefill attention against the exact results.
+     */
+    @Test
+    void bf16KernelsThatWidenToFp32MatchTheExactResults() {
+        assumeTrue(kernel.isa().startsWith("avx512"), "the widening kernels need AVX-512; this CPU runs " + kernel.isa());
+        kernel.preferWide(true);
+        checkAllShapes(DType.BF16, 2);
+        checkManyRows(DType.BF16);
+        checkGated(DType.BF16);
+        checkAttentionPrefill();
     }
 
     @Test
@@ -530,6 +552,10 @@ class CpuKernelsTest {
     @Test
     void attentionPrefillAttendsEachQueryToTheKeysUpToItsPosition() {
         assumeTrue(kernel.isa().startsWith("avx512"), "the prefill attention kernel needs AVX-512");
+        checkAttentionPrefill();
+    }
+
+    private void checkAttentionPrefill() {
         int[][] cases = {{37, 0, 2, 2, 64}, {70, 45, 1, 3, 48}, {1, 20, 2, 1, 16}, {130, 0, 1, 1, 128}};
         long seed = 80;
         for (int[] c : cases) {
