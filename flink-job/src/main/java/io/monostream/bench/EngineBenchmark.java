@@ -9,6 +9,7 @@ import io.monostream.runtime.EngineStats;
 import io.monostream.runtime.GenerationRequest;
 import io.monostream.runtime.GenerationResult;
 import io.monostream.runtime.ProcessMemory;
+import io.monostream.torch.CpuKernels;
 import io.monostream.torch.DType;
 import io.monostream.torch.Device;
 import io.monostream.torch.Dispatcher;
@@ -336,6 +337,37 @@ public final class EngineBenchmark {
     // ---------------------------------------------------------------- machine limits
 
     /**
+     * The CPU the figures were measured on, the kernels' instruction set and the BF16 instructions
+     * it has: without AVX512-BF16 or AMX-BF16, BF16 products are widened to fp32 and run at the
+     * FP32 rate, so BF16 prefill cannot be twice as fast as FP32 there.
+     */
+    static String cpu() {
+        String model = "unknown CPU";
+        List<String> flags = List.of();
+        try {
+            for (String line : java.nio.file.Files.readAllLines(Path.of("/proc/cpuinfo"))) {
+                if (line.startsWith("model name") && model.equals("unknown CPU")) {
+                    model = line.substring(line.indexOf(':') + 1).trim();
+                } else if (line.startsWith("flags") && flags.isEmpty()) {
+                    flags = List.of(line.substring(line.indexOf(':') + 1).trim().split("\\s+"));
+                }
+            }
+        } catch (IOException e) {
+            return "unknown (" + e.getMessage() + ")";
+        }
+        List<String> bf16 = new ArrayList<>();
+        if (flags.contains("avx512_bf16")) {
+            bf16.add("AVX512-BF16");
+        }
+        if (flags.contains("amx_bf16")) {
+            bf16.add("AMX-BF16");
+        }
+        String kernels = CpuKernels.get().map(CpuKernels::isa).orElse("none");
+        return model + "; kernels " + kernels + "; BF16 instructions: "
+                + (bf16.isEmpty() ? "none (BF16 is multiplied at the FP32 rate)" : String.join(", ", bf16));
+    }
+
+    /**
      * The machine's limits for one dtype: FLOP/s of a plain matmul and read bandwidth, measured
      * right before and right after the engine they are compared with, so a ratio's two sides share
      * the same phase of a shared machine.
@@ -441,6 +473,7 @@ public final class EngineBenchmark {
         EngineFigures f32 = measure(model, "f32", image, maxTiles);
         Limits limits32 = before32.after();
 
+        add("CPU", cpu(), "");
         add("prompt", f32.promptTokens() + " tokens (" + f32.tiles() + " tiles of 256)", "");
         if (bf16 != null) {
             add("prefill tokens/s BF16 / FP32", ratio(bf16.prefillTokensPerSecond() / f32.prefillTokensPerSecond())
@@ -502,6 +535,7 @@ public final class EngineBenchmark {
             double[] beside = shortPromptBesidePrefill(engine, image, maxTiles);
             double[] behind = shortPromptBehindASecondImage(engine, image, maxTiles);
             add("model", model.toString() + " (" + dtype + ", " + threads + " threads)", "");
+            add("CPU", cpu(), "");
             add("prompt", p.warm().promptTokens() + " tokens, " + p.warm().imageTiles() + " tiles", "");
             add("prefill seconds (median of 3 after warm-up)", String.format("%.3f", p.seconds()), "");
             add("prefill tokens/s", String.format("%.1f", p.warm().promptTokens() / p.seconds()), "");

@@ -34,6 +34,8 @@ final class BenchCommand {
                     bandwidth limit, 8 sequences vs 1, caption+OCR shared prefix vs separate, peak memory vs weights.
                     With --model: prefill and 32 greedy decode steps of 1 and of 8 concurrent text sequences and of one sequence
                     after the image prompt (each the median of 3 after a warm-up), peak memory for that checkpoint and image.
+                    Both name the CPU first: its kernels' instruction set and BF16 instructions (without AVX512-BF16 or
+                    AMX-BF16, BF16 is multiplied at the FP32 rate).
                     --max-prefill-tokens: the engine's prefill pass (default %d).""".formatted(EngineOptions.DEFAULT_MAX_PREFILL_TOKENS));
             return 0;
         }
