@@ -237,10 +237,10 @@ public final class CpuKernels {
 
     /**
      * Makes BF16 products and prefill attention widen their operands to fp32, as they do on AVX-512
-     * CPUs without AVX512-BF16, even where the CPU has it (so tests cover those kernels on any
-     * AVX-512 CPU); returns the previous setting.
+     * CPUs without AVX512-BF16, even where the CPU has it, for the whole process (so tests cover
+     * those kernels on any AVX-512 CPU); returns the previous setting.
      */
-    boolean preferWide(boolean wide) {
+    public boolean preferWide(boolean wide) {
         try {
             return (int) preferWide.invokeExact(wide ? 1 : 0) != 0;
         } catch (Throwable t) {

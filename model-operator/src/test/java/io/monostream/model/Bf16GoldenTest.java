@@ -3,6 +3,7 @@ package io.monostream.model;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDManager;
@@ -15,6 +16,7 @@ import io.monostream.prompt.ImageBlock;
 import io.monostream.testing.Goldens;
 import io.monostream.testing.TestModels;
 import io.monostream.tokenizer.InternLM2Tokenizer;
+import io.monostream.torch.CpuKernels;
 import io.monostream.torch.TorchThreads;
 import io.monostream.vision.ImageLimits;
 import io.monostream.vision.ImagePreprocessor;
@@ -71,6 +73,27 @@ class Bf16GoldenTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("goldens")
     void bf16MatchesTheFp32Reference(Path goldenFile) throws Exception {
+        check(goldenFile);
+    }
+
+    /**
+     * The same through the BF16 kernels of AVX-512 CPUs without AVX512-BF16 (operands widened to
+     * fp32), which this CPU runs by default when it lacks AVX512-BF16 and otherwise on request.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("goldens")
+    void bf16ThroughTheWideningKernelsMatchesTheFp32Reference(Path goldenFile) throws Exception {
+        CpuKernels kernel = CpuKernels.get().orElse(null);
+        assumeTrue(kernel != null && kernel.isa().startsWith("avx512"), "the widening kernels need AVX-512");
+        boolean before = kernel.preferWide(true);
+        try {
+            check(goldenFile);
+        } finally {
+            kernel.preferWide(before);
+        }
+    }
+
+    private void check(Path goldenFile) throws Exception {
         JsonNode golden = new ObjectMapper().readTree(goldenFile.toFile());
         Path dir = TestModels.model(golden.get("model").asText());
         int[] ids = Goldens.ints(golden.get("input_ids"));
