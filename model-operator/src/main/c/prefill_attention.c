@@ -111,31 +111,49 @@ static void repack_share(const void *ctx, int part, int parts) {
     }
 }
 
+// Both products below take their operands as 32-bit units of 64-byte vectors: a BF16 pair for the
+// AVX512-BF16 dot products, one fp32 value when wide. A unit u of the head dimension is a pair of
+// dimensions (d / 2 units) or one dimension (d units); of the keys, a pair of keys or one key.
+
+/** acc + the products of broadcast unit `b` with the 16 lanes of v: vdpbf16ps, or an FMA when wide. */
+TARGET static inline __attribute__((always_inline)) __m512 unit_madd(__m512 acc, __m512i b, __m512i v,
+                                                                    const int wide) {
+    return wide ? _mm512_fmadd_ps(_mm512_castsi512_ps(b), _mm512_castsi512_ps(v), acc)
+                : _mm512_dpbf16_ps(acc, (__m512bh) b, (__m512bh) v);
+}
+
+/** Unit u of a row of 32-bit units, broadcast to 16 lanes. */
+static inline __attribute__((always_inline)) int32_t unit_at(const void *row, int64_t u) {
+    int32_t unit;
+    memcpy(&unit, (const char *) row + u * 4, sizeof unit);
+    return unit;
+}
+
 /**
  * s[r][key] = scale · q_r · k_key for keys [k0, k0 + 64) of the block, rows r < rows (≤ 4 at a
- * time). Inlined with constant rows and key groups, so the 16 sums stay in registers.
+ * time); q_rows are the block's queries (BF16, or fp32 when wide) and k_block its repacked keys.
+ * Inlined with constant rows, key groups and wide, so the 16 sums stay in registers.
  */
-TARGET static inline __attribute__((always_inline)) void scores_tile(const prefill_job *j, const uint16_t *q_rows,
-                                                                     const int rows, const uint16_t *kp_block,
-                                                                     const int key_groups, float s[][BK]) {
-    const int64_t d = j->d;
+TARGET static inline __attribute__((always_inline)) void scores_tile(const prefill_job *j, const void *q_rows,
+                                                                     const int rows, const void *k_block,
+                                                                     const int key_groups, float s[][BK],
+                                                                     const int wide) {
+    const int64_t d = j->d, esz = wide ? 4 : 2, units = wide ? d : d / 2;
     __m512 acc[4][4];
     for (int r = 0; r < 4; r++) {
         for (int kg = 0; kg < 4; kg++) {
             acc[r][kg] = _mm512_setzero_ps();
         }
     }
-    for (int64_t pair = 0; pair < d / 2; pair++) {
-        __m512bh kv[4];
+    for (int64_t u = 0; u < units; u++) {
+        __m512i kv[4];
         for (int kg = 0; kg < key_groups; kg++) {
-            kv[kg] = (__m512bh) _mm512_loadu_si512(kp_block + (kg * 16 * d) + pair * 32);
+            kv[kg] = _mm512_loadu_si512((const char *) k_block + kg * 16 * d * esz + u * 64);
         }
         for (int r = 0; r < rows; r++) {
-            int32_t qpair;
-            memcpy(&qpair, q_rows + r * d + 2 * pair, sizeof qpair);
-            const __m512bh qb = (__m512bh) _mm512_set1_epi32(qpair);
+            const __m512i qb = _mm512_set1_epi32(unit_at((const char *) q_rows + r * d * esz, u));
             for (int kg = 0; kg < key_groups; kg++) {
-                acc[r][kg] = _mm512_dpbf16_ps(acc[r][kg], qb, kv[kg]);
+                acc[r][kg] = unit_madd(acc[r][kg], qb, kv[kg], wide);
             }
         }
     }
@@ -148,17 +166,20 @@ TARGET static inline __attribute__((always_inline)) void scores_tile(const prefi
 }
 
 /** The tile with full 4 × 4 blocks made constant, else the general one. */
-TARGET static void scores4(const prefill_job *j, const uint16_t *q_rows, int rows, const uint16_t *kp_block,
-                           int key_groups, float s[][BK]) {
+TARGET static inline __attribute__((always_inline)) void scores4(const prefill_job *j, const void *q_rows, int rows,
+                                                                 const void *k_block, int key_groups, float s[][BK],
+                                                                 const int wide) {
+    const int64_t row_bytes = j->d * (wide ? 4 : 2);
     if (rows == 4 && key_groups == 4) {
-        scores_tile(j, q_rows, 4, kp_block, 4, s);
+        scores_tile(j, q_rows, 4, k_block, 4, s, wide);
     } else {
         for (int r = 0; r < rows; r++) {
+            const void *q = (const char *) q_rows + r * row_bytes;
             switch (key_groups) {
-                case 4: scores_tile(j, q_rows + r * j->d, 1, kp_block, 4, &s[r]); break;
-                case 3: scores_tile(j, q_rows + r * j->d, 1, kp_block, 3, &s[r]); break;
-                case 2: scores_tile(j, q_rows + r * j->d, 1, kp_block, 2, &s[r]); break;
-                default: scores_tile(j, q_rows + r * j->d, 1, kp_block, 1, &s[r]); break;
+                case 4: scores_tile(j, q, 1, k_block, 4, &s[r], wide); break;
+                case 3: scores_tile(j, q, 1, k_block, 3, &s[r], wide); break;
+                case 2: scores_tile(j, q, 1, k_block, 2, &s[r], wide); break;
+                default: scores_tile(j, q, 1, k_block, 1, &s[r], wide); break;
             }
         }
     }
@@ -166,131 +187,28 @@ TARGET static void scores4(const prefill_job *j, const uint16_t *q_rows, int row
 
 /**
  * o[r][:] += p[r][keys of the block] · V for rows r < rows (≤ 2) over 16·cn head dimensions from
- * column group c0; p as BF16 pairs. Inlined with constant rows and cn, so the sums stay in registers.
+ * column group c0: p as rows of BK probabilities (BF16 pairs, or fp32 when wide), V from the
+ * block's first key, `units` key units. Inlined with constant rows, cn and wide, so the sums stay in
+ * registers.
  */
-TARGET static inline __attribute__((always_inline)) void accumulate_tile(const prefill_job *j, const uint16_t *p_rows,
-                                                                         const int rows, const uint16_t *vp_block,
-                                                                         int pairs, float *o_rows, int64_t c0,
-                                                                         const int cn) {
-    const int64_t d = j->d;
-    {
-        __m512 acc[2][8];
-        for (int r = 0; r < rows; r++) {
-            for (int64_t c = 0; c < cn; c++) {
-                acc[r][c] = _mm512_loadu_ps(o_rows + r * d + (c0 + c) * 16);
-            }
-        }
-        for (int kp = 0; kp < pairs; kp++) {
-            const uint16_t *v = vp_block + kp * d * 2 + c0 * 32;
-            for (int r = 0; r < rows; r++) {
-                int32_t ppair;
-                memcpy(&ppair, p_rows + r * BK + 2 * kp, sizeof ppair);
-                const __m512bh pb = (__m512bh) _mm512_set1_epi32(ppair);
-                for (int64_t c = 0; c < cn; c++) {
-                    acc[r][c] = _mm512_dpbf16_ps(acc[r][c], pb, (__m512bh) _mm512_loadu_si512(v + c * 32));
-                }
-            }
-        }
-        for (int r = 0; r < rows; r++) {
-            for (int64_t c = 0; c < cn; c++) {
-                _mm512_storeu_ps(o_rows + r * d + (c0 + c) * 16, acc[r][c]);
-            }
-        }
-    }
-}
-
-/** accumulate_tile over every column group: 8 at a time (128 head dimensions), then one by one. */
-TARGET static void accumulate2(const prefill_job *j, const uint16_t *p_rows, int rows, const uint16_t *vp_block,
-                               int pairs, float *o_rows) {
-    const int64_t columns = j->d / 16;
-    int64_t c0 = 0;
-    for (; c0 + 8 <= columns; c0 += 8) {
-        if (rows == 2) {
-            accumulate_tile(j, p_rows, 2, vp_block, pairs, o_rows, c0, 8);
-        } else {
-            accumulate_tile(j, p_rows, 1, vp_block, pairs, o_rows, c0, 8);
-        }
-    }
-    for (; c0 < columns; c0++) {
-        for (int r = 0; r < rows; r++) {
-            accumulate_tile(j, p_rows + r * BK, 1, vp_block, pairs, o_rows + r * j->d, c0, 1);
-        }
-    }
-}
-
-/**
- * Wide scores_tile: s[r][key] = scale · q_r · k_key from the block's widened queries qf [rows][d]
- * and keys kw_block ([key group][d][16]), one FMA of a broadcast query element per 16 keys.
- */
-TARGET static inline __attribute__((always_inline)) void scores_tile_wide(const prefill_job *j, const float *qf,
-                                                                          const int rows, const float *kw_block,
-                                                                          const int key_groups, float s[][BK]) {
-    const int64_t d = j->d;
-    __m512 acc[4][4];
-    for (int r = 0; r < 4; r++) {
-        for (int kg = 0; kg < 4; kg++) {
-            acc[r][kg] = _mm512_setzero_ps();
-        }
-    }
-    for (int64_t c = 0; c < d; c++) {
-        __m512 kv[4];
-        for (int kg = 0; kg < key_groups; kg++) {
-            kv[kg] = _mm512_loadu_ps(kw_block + (kg * 16 * d) + c * 16);
-        }
-        for (int r = 0; r < rows; r++) {
-            const __m512 qb = _mm512_set1_ps(qf[r * d + c]);
-            for (int kg = 0; kg < key_groups; kg++) {
-                acc[r][kg] = _mm512_fmadd_ps(qb, kv[kg], acc[r][kg]);
-            }
-        }
-    }
-    const __m512 scale = _mm512_set1_ps(j->scale);
-    for (int r = 0; r < rows; r++) {
-        for (int kg = 0; kg < key_groups; kg++) {
-            _mm512_storeu_ps(&s[r][kg * 16], _mm512_mul_ps(acc[r][kg], scale));
-        }
-    }
-}
-
-/** scores4 of the wide tile. */
-TARGET static void scores4_wide(const prefill_job *j, const float *qf, int rows, const float *kw_block,
-                                int key_groups, float s[][BK]) {
-    if (rows == 4 && key_groups == 4) {
-        scores_tile_wide(j, qf, 4, kw_block, 4, s);
-    } else {
-        for (int r = 0; r < rows; r++) {
-            switch (key_groups) {
-                case 4: scores_tile_wide(j, qf + r * j->d, 1, kw_block, 4, &s[r]); break;
-                case 3: scores_tile_wide(j, qf + r * j->d, 1, kw_block, 3, &s[r]); break;
-                case 2: scores_tile_wide(j, qf + r * j->d, 1, kw_block, 2, &s[r]); break;
-                default: scores_tile_wide(j, qf + r * j->d, 1, kw_block, 1, &s[r]); break;
-            }
-        }
-    }
-}
-
-/**
- * Wide accumulate_tile: o[r][:] += p[r][keys of the block] · V over 16·cn head dimensions from
- * column group c0, p as fp32 [rows][BK] (BF16-rounded values) and V as fp32 rows from the block's
- * first key.
- */
-TARGET static inline __attribute__((always_inline)) void accumulate_tile_wide(const prefill_job *j, const float *p_rows,
-                                                                              const int rows, const float *vw_block,
-                                                                              int keys, float *o_rows, int64_t c0,
-                                                                              const int cn) {
-    const int64_t d = j->d;
+TARGET static inline __attribute__((always_inline)) void accumulate_tile(const prefill_job *j, const void *p_rows,
+                                                                         const int rows, const void *v_block,
+                                                                         int units, float *o_rows, int64_t c0,
+                                                                         const int cn, const int wide) {
+    const int64_t d = j->d, esz = wide ? 4 : 2;
     __m512 acc[2][8];
     for (int r = 0; r < rows; r++) {
         for (int64_t c = 0; c < cn; c++) {
             acc[r][c] = _mm512_loadu_ps(o_rows + r * d + (c0 + c) * 16);
         }
     }
-    for (int key = 0; key < keys; key++) {
-        const float *v = vw_block + key * d + c0 * 16;
+    for (int u = 0; u < units; u++) {
+        // a unit's d values of V (one key, or a pair of keys interleaved) take 4·d bytes either way
+        const char *v = (const char *) v_block + u * d * 4 + c0 * 64;
         for (int r = 0; r < rows; r++) {
-            const __m512 pb = _mm512_set1_ps(p_rows[r * BK + key]);
+            const __m512i pb = _mm512_set1_epi32(unit_at((const char *) p_rows + r * BK * esz, u));
             for (int64_t c = 0; c < cn; c++) {
-                acc[r][c] = _mm512_fmadd_ps(pb, _mm512_loadu_ps(v + c * 16), acc[r][c]);
+                acc[r][c] = unit_madd(acc[r][c], pb, _mm512_loadu_si512(v + c * 64), wide);
             }
         }
     }
@@ -301,21 +219,23 @@ TARGET static inline __attribute__((always_inline)) void accumulate_tile_wide(co
     }
 }
 
-/** accumulate2 of the wide tile. */
-TARGET static void accumulate2_wide(const prefill_job *j, const float *p_rows, int rows, const float *vw_block,
-                                    int keys, float *o_rows) {
+/** accumulate_tile over every column group: 8 at a time (128 head dimensions), then one by one. */
+TARGET static inline __attribute__((always_inline)) void accumulate2(const prefill_job *j, const void *p_rows, int rows,
+                                                                     const void *v_block, int units, float *o_rows,
+                                                                     const int wide) {
     const int64_t columns = j->d / 16;
     int64_t c0 = 0;
     for (; c0 + 8 <= columns; c0 += 8) {
         if (rows == 2) {
-            accumulate_tile_wide(j, p_rows, 2, vw_block, keys, o_rows, c0, 8);
+            accumulate_tile(j, p_rows, 2, v_block, units, o_rows, c0, 8, wide);
         } else {
-            accumulate_tile_wide(j, p_rows, 1, vw_block, keys, o_rows, c0, 8);
+            accumulate_tile(j, p_rows, 1, v_block, units, o_rows, c0, 8, wide);
         }
     }
     for (; c0 < columns; c0++) {
         for (int r = 0; r < rows; r++) {
-            accumulate_tile_wide(j, p_rows + r * BK, 1, vw_block, keys, o_rows + r * j->d, c0, 1);
+            accumulate_tile(j, (const char *) p_rows + r * BK * (wide ? 4 : 2), 1, v_block, units,
+                            o_rows + r * j->d, c0, 1, wide);
         }
     }
 }
@@ -348,14 +268,10 @@ TARGET static inline __attribute__((always_inline)) void attend_block(const pref
     for (int64_t k0 = 0; k0 < key_end; k0 += BK) {
         const int64_t valid = key_end - k0 < BK ? key_end - k0 : BK;
         const int key_groups = (int) ((valid + 15) / 16);
+        const int64_t k_at = (g * groups16 + k0 / 16) * 16 * d; // the block's keys, in elements
         for (int r = 0; r < rows; r += 4) {
-            if (wide) {
-                scores4_wide(j, qf + r * d, rows - r < 4 ? rows - r : 4, j->kw + (g * groups16 + k0 / 16) * 16 * d,
-                             key_groups, &s[r]);
-            } else {
-                scores4(j, q + r * d, rows - r < 4 ? rows - r : 4, j->kp + (g * groups16 + k0 / 16) * 16 * d,
-                        key_groups, &s[r]);
-            }
+            scores4(j, wide ? (const void *) (qf + r * d) : (const void *) (q + r * d), rows - r < 4 ? rows - r : 4,
+                    wide ? (const void *) (j->kw + k_at) : (const void *) (j->kp + k_at), key_groups, &s[r], wide);
         }
         int pairs = 0;
         for (int r = 0; r < rows; r++) {
@@ -402,14 +318,11 @@ TARGET static inline __attribute__((always_inline)) void attend_block(const pref
             const int row_pairs = (int) ((seen + 1) / 2);
             pairs = row_pairs > pairs ? row_pairs : pairs;
         }
+        const int64_t v_at = (g * j->padded + k0) * d; // the block's values, in elements
         for (int r = 0; r < rows; r += 2) {
-            if (wide) {
-                accumulate2_wide(j, pf + r * BK, rows - r < 2 ? rows - r : 2, j->vw + (g * j->padded + k0) * d,
-                                 2 * pairs, o + r * d);
-            } else {
-                accumulate2(j, p + r * BK, rows - r < 2 ? rows - r : 2,
-                            j->vp + (g * (j->padded / 2) + k0 / 2) * d * 2, pairs, o + r * d);
-            }
+            accumulate2(j, wide ? (const void *) (pf + r * BK) : (const void *) (p + r * BK), rows - r < 2 ? rows - r : 2,
+                        wide ? (const void *) (j->vw + v_at) : (const void *) (j->vp + v_at), wide ? 2 * pairs : pairs,
+                        o + r * d, wide);
         }
     }
     const int64_t width = j->kv_heads * j->group * d;
