@@ -6,15 +6,15 @@
 //
 // BF16: AVX512-BF16 (vdpbf16ps: bf16 pairs multiplied exactly, added into fp32 lanes) when the
 // CPU has it, else on AVX-512 CPUs the even and odd elements of each pair widened to fp32 (a
-// shift and a mask) into FMAs of their own; F32: AVX-512 FMAs when the CPU has them (rows_vec_*). For up to 3 rows of X the
-// weight is read in memory order, one row at a time: one linear stream per thread, which the
-// hardware prefetcher follows (interleaving 4 rows was a third slower). From 4 rows of X on it
-// goes in blocks of 4 weight rows by 4 X rows, 16 accumulators, each vector loaded once per
-// block: 8 sequences decode 18 % (BF16) and 43 % (F32) faster than with 2 weight rows by 4 X
-// rows and two accumulators per sum, one sequence 6 % slower (BF16; each sum is now one chain).
-// Every sum is accumulated the same way in both, so a row's result never depends on the batch.
-// Both ask for the weight 16 KB ahead into L2, every cache line of it: the blocks compute long
-// enough per byte for the hardware prefetcher alone to fall behind.
+// shift and a mask) into FMAs of their own; F32: AVX-512 FMAs when the CPU has them
+// (rows_vec_*). For up to 3 rows of X the weight is read in memory order, one row at a time: one
+// linear stream per thread, which the hardware prefetcher follows (interleaving 4 rows was a
+// third slower). From 4 rows of X on it goes in blocks of 4 weight rows by 4 X rows, 16
+// accumulators, each vector loaded once per block: 8 sequences decode 18 % (BF16) and 43 % (F32)
+// faster than with 2 weight rows by 4 X rows and two accumulators per sum, one sequence 6 % slower
+// (BF16; each sum is now one chain). Every sum is accumulated the same way in both, so a row's
+// result never depends on the batch. Both ask for the weight 16 KB ahead into L2, every cache line
+// of it: the blocks compute long enough per byte for the hardware prefetcher alone to fall behind.
 //
 // Elsewhere a portable vector loop compiled for AVX-512, AVX2 and baseline x86-64 (GCC
 // target_clones), with its own accumulation (also independent of the batch).
@@ -56,7 +56,7 @@ int cpu_bf16_dot_products(void) {
     return dot_products();
 }
 
-static int use_f32_vectors = -1; // the AVX-512 loop for F32 products; set on first use
+static int use_f32_vectors = -1; // the AVX-512 loops of F32 products and of BF16 ones without AVX512-BF16
 
 static int f32_vectors(void) {
     if (use_f32_vectors < 0) {
@@ -374,9 +374,7 @@ static inline __attribute__((always_inline)) void rows_vec_of(const job_t *j, in
         const int rows = (int) (n1 - n < step ? n1 - n : step);
         for (int64_t mb = 0; mb < j->m; mb += 4) {
             const int g = (int) (j->m - mb < 4 ? j->m - mb : 4);
-            if (wide) {
-                switch (rows) { BLOCK_CASE(1, f32, wide) BLOCK_CASE(2, f32, wide) }
-            } else if (j->w3) {
+            if (wide || j->w3) {
                 switch (rows) { BLOCK_CASE(1, f32, wide) BLOCK_CASE(2, f32, wide) }
             } else {
                 switch (rows) {

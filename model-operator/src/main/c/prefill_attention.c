@@ -122,7 +122,7 @@ TARGET static inline __attribute__((always_inline)) __m512 unit_madd(__m512 acc,
                 : _mm512_dpbf16_ps(acc, (__m512bh) b, (__m512bh) v);
 }
 
-/** Unit u of a row of 32-bit units, broadcast to 16 lanes. */
+/** Unit u of a row of 32-bit units (for a broadcast). */
 static inline __attribute__((always_inline)) int32_t unit_at(const void *row, int64_t u) {
     int32_t unit;
     memcpy(&unit, (const char *) row + u * 4, sizeof unit);
