@@ -15,6 +15,12 @@ static inline int cpu_has_avx512f(void) {
             && __builtin_cpu_supports("avx512vl");
 }
 
+/** AMX-BF16 tiles, enabled by the OS: libtorch's oneDNN multiplies BF16 on them. */
+static inline int cpu_has_amx_bf16(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("amx-bf16") && __builtin_cpu_supports("amx-tile");
+}
+
 /** Whether ms_cpu_prefer_portable asked for the portable loops (tests); kept in linear.c. */
 int cpu_prefer_portable(void);
 

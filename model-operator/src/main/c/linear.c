@@ -479,6 +479,10 @@ const char *ms_cpu_isa(void) {
     return __builtin_cpu_supports("avx2") ? "avx2" : "x86-64";
 }
 
+int ms_cpu_has_amx_bf16(void) {
+    return cpu_has_amx_bf16();
+}
+
 int cpu_prefer_portable(void) {
     return portable;
 }

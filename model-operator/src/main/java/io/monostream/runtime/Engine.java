@@ -88,7 +88,7 @@ public final class Engine implements AutoCloseable {
             return;
         }
         Optional<CpuKernels> kernel = CpuKernels.get();
-        if (kernel.isPresent() && !kernel.get().takesManyRows(DType.BF16)) {
+        if (kernel.isPresent() && !kernel.get().keepsPlainWeights(DType.BF16)) {
             LOG.warn("bf16 prefill on this CPU ({}) runs through libtorch's BF16 matmul, which is slow without BF16"
                     + " instructions; --dtype f32 may prefill faster", kernel.get().isa());
         }

@@ -40,8 +40,9 @@ import java.util.Optional;
  * in F32 and BF16 on AVX-512 CPUs ({@link #takesManyRows}), through a register-blocked product over
  * the same plain weight ({@code gemm.c}) that runs 10–30 % faster than libtorch's oneDNN GEMM on
  * CPUs with AVX512-BF16 and no AMX; on AVX-512 CPUs without AVX512-BF16 it widens BF16 operands
- * to fp32 and runs 3–4× faster than libtorch's BF16 matmul there. Other prefill ops stay with
- * libtorch.
+ * to fp32 and runs 3–4× faster than libtorch's BF16 matmul there. On CPUs with AMX-BF16 tiles,
+ * BF16 products of many rows go to libtorch, whose oneDNN multiplies on the tiles several times
+ * faster ({@link #keepsPlainWeights}). Other prefill ops stay with libtorch.
  *
  * <pre>{@code
  * Optional<CpuKernels> k = CpuKernels.get();
@@ -96,6 +97,10 @@ public final class CpuKernels {
     private final MethodHandle preferPortable;
     private final MethodHandle preferWide;
     private final String isa;
+    private final boolean amxBf16;
+    // BF16 products of many rows go to libtorch: on AMX-BF16 CPUs, where oneDNN multiplies on the
+    // tiles, or when a test asks (bf16ManyRowsThroughLibtorch)
+    private volatile boolean bf16ManyRowsToLibtorch;
 
     /** The loaded kernel, or empty and why not (one line, for the log). */
     public record Availability(Optional<CpuKernels> kernel, String description) {}
@@ -105,6 +110,7 @@ public final class CpuKernels {
         SymbolLookup lib = SymbolLookup.libraryLookup(path, Arena.global());
         MethodHandle abi = bind(lib, "ms_cpu_abi_version", FunctionDescriptor.of(JAVA_INT));
         MethodHandle isaName = bind(lib, "ms_cpu_isa", FunctionDescriptor.of(ADDRESS));
+        MethodHandle amx = bind(lib, "ms_cpu_has_amx_bf16", FunctionDescriptor.of(JAVA_INT));
         linear = bind(lib, "ms_cpu_linear", FunctionDescriptor.of(JAVA_INT,
                 JAVA_INT, ADDRESS, JAVA_LONG, JAVA_LONG, ADDRESS, JAVA_LONG, ADDRESS));
         linearBias = bind(lib, "ms_cpu_linear_bias", FunctionDescriptor.of(JAVA_INT,
@@ -133,6 +139,8 @@ public final class CpuKernels {
                 throw new TorchException(path + " has ABI version " + version + ", this build expects " + ABI_VERSION);
             }
             isa = ((MemorySegment) isaName.invokeExact()).reinterpret(64).getString(0);
+            amxBf16 = (int) amx.invokeExact() != 0;
+            bf16ManyRowsToLibtorch = amxBf16;
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -173,7 +181,8 @@ public final class CpuKernels {
         try {
             CpuKernels k = new CpuKernels(file);
             k.threads(TorchThreads.current());
-            return new Availability(Optional.of(k), k.isa + " from " + file);
+            return new Availability(Optional.of(k), k.isa + " from " + file
+                    + (k.amxBf16 ? "; BF16 prefill products through libtorch's oneDNN on AMX-BF16" : ""));
         } catch (RuntimeException e) {
             return new Availability(Optional.empty(), "could not load " + file + ": " + e.getMessage()
                     + "; libtorch runs the decode path");
@@ -263,7 +272,8 @@ public final class CpuKernels {
     /**
      * Whether products with this weight take any number of rows (prefill), and a bias: F32, or BF16
      * with an even K, on a CPU with AVX-512, where the library's blocked product beats libtorch's
-     * oneDNN (BF16 and prepacked F32 alike; BF16 widened to fp32 on CPUs without AVX512-BF16).
+     * oneDNN (BF16 and prepacked F32 alike; BF16 widened to fp32 on CPUs without AVX512-BF16) —
+     * except BF16 on CPUs with AMX-BF16, whose tiles oneDNN multiplies on several times faster.
      */
     public boolean takesManyRows(Tensor weight) {
         long[] ws = weight.shape();
@@ -272,10 +282,38 @@ public final class CpuKernels {
 
     /** Whether products of this dtype take many rows on this CPU (BF16 needs an even K besides). */
     public boolean takesManyRows(DType dtype) {
+        boolean avx512 = "avx512bf16".equals(isa) || "avx512f".equals(isa);
         return switch (dtype) {
-            case BF16, F32 -> "avx512bf16".equals(isa) || "avx512f".equals(isa);
+            case BF16 -> avx512 && !bf16ManyRowsToLibtorch;
+            case F32 -> avx512;
             default -> false;
         };
+    }
+
+    /**
+     * Whether linear weights of this dtype are best kept plain rather than prepacked for oneDNN:
+     * where {@link #takesManyRows(DType)}, and for BF16 products of many rows that go to libtorch
+     * on AMX-BF16 CPUs (oneDNN multiplies plain BF16 weights on the tiles at 1.2–1.9 TFLOP/s on two
+     * cores, near its prepacked 2.0, while decode keeps streaming them through this library).
+     */
+    public boolean keepsPlainWeights(DType dtype) {
+        return takesManyRows(dtype) || (dtype == DType.BF16 && bf16ManyRowsToLibtorch);
+    }
+
+    /** Whether the CPU has AMX-BF16 tiles that the OS enables. */
+    public boolean hasAmxBf16() {
+        return amxBf16;
+    }
+
+    /**
+     * Sends BF16 products of many rows to libtorch (as on AMX-BF16 CPUs) or takes them (as
+     * elsewhere), for the whole process; returns the previous setting. For tests of the route
+     * AMX-BF16 CPUs take, and for comparisons.
+     */
+    public boolean bf16ManyRowsThroughLibtorch(boolean libtorch) {
+        boolean before = bf16ManyRowsToLibtorch;
+        bf16ManyRowsToLibtorch = libtorch;
+        return before;
     }
 
     /** {@code x·weightᵀ} [M, N] in the weight's dtype, fp32 accumulation; see {@link #handlesLinear}. */

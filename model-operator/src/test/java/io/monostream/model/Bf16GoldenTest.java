@@ -2,6 +2,7 @@ package io.monostream.model;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -17,6 +18,7 @@ import io.monostream.testing.Goldens;
 import io.monostream.testing.TestModels;
 import io.monostream.tokenizer.InternLM2Tokenizer;
 import io.monostream.torch.CpuKernels;
+import io.monostream.torch.DType;
 import io.monostream.torch.TorchThreads;
 import io.monostream.vision.ImageLimits;
 import io.monostream.vision.ImagePreprocessor;
@@ -90,6 +92,25 @@ class Bf16GoldenTest {
             check(goldenFile);
         } finally {
             kernel.preferWide(before);
+        }
+    }
+
+    /**
+     * The same on the route AMX-BF16 CPUs take: plain weights, products of many rows through
+     * libtorch's BF16 linear (oneDNN, on the tiles there), decode through the CPU kernels.
+     */
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("goldens")
+    void bf16WithPrefillProductsThroughLibtorchMatchesTheFp32Reference(Path goldenFile) throws Exception {
+        CpuKernels kernel = CpuKernels.get().orElse(null);
+        assumeTrue(kernel != null && kernel.isa().startsWith("avx512"), "plain BF16 weights need AVX-512 here");
+        boolean before = kernel.bf16ManyRowsThroughLibtorch(true);
+        try {
+            assertFalse(kernel.takesManyRows(DType.BF16), "many BF16 rows go to libtorch");
+            assertFalse(ModelOptions.of(Precision.BF16).prepackLinears(), "the weights stay plain for the decode kernels");
+            check(goldenFile);
+        } finally {
+            kernel.bf16ManyRowsThroughLibtorch(before);
         }
     }
 

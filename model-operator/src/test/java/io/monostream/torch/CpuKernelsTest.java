@@ -39,6 +39,8 @@ class CpuKernelsTest {
         CpuKernels.Availability a = CpuKernels.availability();
         assertTrue(a.kernel().isPresent(), "the build puts the kernel in the jar on Linux x86-64: " + a.description());
         kernel = a.kernel().get();
+        // these tests are about the kernels' own products, which AMX-BF16 CPUs leave to libtorch in BF16
+        kernel.bf16ManyRowsThroughLibtorch(false);
     }
 
     @AfterEach
@@ -46,6 +48,7 @@ class CpuKernelsTest {
         if (kernel != null) {
             kernel.preferPortable(false);
             kernel.preferWide(false);
+            kernel.bf16ManyRowsThroughLibtorch(kernel.hasAmxBf16());
             kernel.threads(TorchThreads.current());
         }
     }
