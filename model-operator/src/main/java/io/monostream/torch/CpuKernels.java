@@ -62,6 +62,11 @@ import java.util.Optional;
 public final class CpuKernels {
     /** System property naming a library file to load instead of the jar's. */
     public static final String LIBRARY_PROPERTY = "monostream.cpu.library";
+    /**
+     * System property choosing where BF16 products of many rows go: {@code libtorch} or
+     * {@code kernels}; by default libtorch on CPUs with AMX-BF16 and the kernels elsewhere.
+     */
+    public static final String BF16_PREFILL_PROPERTY = "monostream.cpu.bf16.prefill";
     /** System property that turns the kernel off ({@code true}). */
     public static final String DISABLE_PROPERTY = "monostream.cpu.kernel.disabled";
     /** Where the jar carries the library. */
@@ -140,7 +145,14 @@ public final class CpuKernels {
             }
             isa = ((MemorySegment) isaName.invokeExact()).reinterpret(64).getString(0);
             amxBf16 = (int) amx.invokeExact() != 0;
-            bf16ManyRowsToLibtorch = amxBf16;
+            String route = System.getProperty(BF16_PREFILL_PROPERTY, "");
+            bf16ManyRowsToLibtorch = switch (route) {
+                case "libtorch" -> true;
+                case "kernels" -> false;
+                case "" -> amxBf16;
+                default -> throw new TorchException("-D" + BF16_PREFILL_PROPERTY + "=" + route
+                        + ": expected libtorch or kernels");
+            };
         } catch (Throwable t) {
             throw rethrow(t);
         }
@@ -181,8 +193,9 @@ public final class CpuKernels {
         try {
             CpuKernels k = new CpuKernels(file);
             k.threads(TorchThreads.current());
-            return new Availability(Optional.of(k), k.isa + " from " + file
-                    + (k.amxBf16 ? "; BF16 prefill products through libtorch's oneDNN on AMX-BF16" : ""));
+            return new Availability(Optional.of(k), k.isa + " from " + file + (!k.bf16ManyRowsToLibtorch ? ""
+                    : k.amxBf16 ? "; BF16 prefill products through libtorch's oneDNN on AMX-BF16"
+                    : "; BF16 prefill products through libtorch (-D" + BF16_PREFILL_PROPERTY + ")"));
         } catch (RuntimeException e) {
             return new Availability(Optional.empty(), "could not load " + file + ": " + e.getMessage()
                     + "; libtorch runs the decode path");
@@ -298,11 +311,6 @@ public final class CpuKernels {
      */
     public boolean keepsPlainWeights(DType dtype) {
         return takesManyRows(dtype) || (dtype == DType.BF16 && bf16ManyRowsToLibtorch);
-    }
-
-    /** Whether the CPU has AMX-BF16 tiles that the OS enables. */
-    public boolean hasAmxBf16() {
-        return amxBf16;
     }
 
     /**

@@ -31,6 +31,7 @@ class CpuKernelsTest {
     private static final int[][] WEIGHTS = {{1, 1}, {17, 31}, {64, 64}, {300, 1000}, {257, 1024}, {96, 33}};
 
     private CpuKernels kernel;
+    private boolean bf16ManyRowsThroughLibtorch; // the process's setting, restored after each test
 
     @BeforeEach
     void kernel() {
@@ -40,7 +41,7 @@ class CpuKernelsTest {
         assertTrue(a.kernel().isPresent(), "the build puts the kernel in the jar on Linux x86-64: " + a.description());
         kernel = a.kernel().get();
         // these tests are about the kernels' own products, which AMX-BF16 CPUs leave to libtorch in BF16
-        kernel.bf16ManyRowsThroughLibtorch(false);
+        bf16ManyRowsThroughLibtorch = kernel.bf16ManyRowsThroughLibtorch(false);
     }
 
     @AfterEach
@@ -48,7 +49,7 @@ class CpuKernelsTest {
         if (kernel != null) {
             kernel.preferPortable(false);
             kernel.preferWide(false);
-            kernel.bf16ManyRowsThroughLibtorch(kernel.hasAmxBf16());
+            kernel.bf16ManyRowsThroughLibtorch(bf16ManyRowsThroughLibtorch);
             kernel.threads(TorchThreads.current());
         }
     }
