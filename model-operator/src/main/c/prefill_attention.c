@@ -149,6 +149,7 @@ TARGET static inline __attribute__((always_inline)) void scores_tile(const prefi
         __m512i kv[4];
         for (int kg = 0; kg < key_groups; kg++) {
             kv[kg] = _mm512_loadu_si512((const char *) k_block + kg * 16 * d * esz + u * 64);
+            __asm__("" : "+v"(kv[kg])); // in a register: not loaded again for every row (as in gemm.c's tile)
         }
         for (int r = 0; r < rows; r++) {
             const __m512i qb = _mm512_set1_epi32(unit_at((const char *) q_rows + r * d * esz, u));
@@ -205,10 +206,15 @@ TARGET static inline __attribute__((always_inline)) void accumulate_tile(const p
     for (int u = 0; u < units; u++) {
         // a unit's d values of V (one key, or a pair of keys interleaved) take 4·d bytes either way
         const char *v = (const char *) v_block + u * d * 4 + c0 * 64;
+        __m512i vv[8];
+        for (int64_t c = 0; c < cn; c++) {
+            vv[c] = _mm512_loadu_si512(v + c * 64);
+            __asm__("" : "+v"(vv[c])); // in a register: not loaded again for the second row
+        }
         for (int r = 0; r < rows; r++) {
             const __m512i pb = _mm512_set1_epi32(unit_at((const char *) p_rows + r * BK * esz, u));
             for (int64_t c = 0; c < cn; c++) {
-                acc[r][c] = unit_madd(acc[r][c], pb, _mm512_loadu_si512(v + c * 64), wide);
+                acc[r][c] = unit_madd(acc[r][c], pb, vv[c], wide);
             }
         }
     }
