@@ -362,7 +362,8 @@ public final class EngineBenchmark {
         if (flags.contains("amx_bf16")) {
             bf16.add("AMX-BF16");
         }
-        String kernels = CpuKernels.get().map(CpuKernels::isa).orElse("none");
+        String kernels = CpuKernels.get().map(k -> k.isa() + ", BF16 prefill products through "
+                + (k.takesManyRows(DType.BF16) ? "the kernels" : "libtorch")).orElse("none");
         return model + "; kernels " + kernels + "; BF16 instructions: "
                 + (bf16.isEmpty() ? "none (BF16 is multiplied at the FP32 rate)" : String.join(", ", bf16));
     }
