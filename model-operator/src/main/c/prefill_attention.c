@@ -35,8 +35,9 @@
 typedef struct {
     const uint16_t *q;                 // [heads, length, d]
     const uint16_t *k_cache, *v_cache; // [kv_heads, capacity, d]
-    uint16_t *kp, *vp;                 // repacked keys and values, per KV head [padded / 16 or 2][...]
-    float *kw, *vw;                    // wide: keys [kv_heads][padded / 16][d][16], values [kv_heads][padded][d]
+    int wide;                          // fp32 operands (CPUs without AVX512-BF16), else BF16 pairs
+    void *kp, *vp;                     // repacked keys and values, kv_heads · padded · d elements each
+                                       // (BF16, or fp32 when wide; layouts at repack_group, widen_group)
     int64_t kv_heads, group, d, capacity, past, length, padded;
     uint16_t *out;                     // [length, heads · d]
     float scale;
@@ -51,7 +52,7 @@ static void repack_group(const prefill_job *j, int64_t g, int64_t kg) {
     const int64_t d = j->d, total = j->past + j->length, groups = j->padded / 16;
     const uint16_t *keys = j->k_cache + g * j->capacity * d, *values = j->v_cache + g * j->capacity * d;
     const int64_t live = total - kg * 16 < 16 ? total - kg * 16 : 16;
-    uint32_t *kp = (uint32_t *) (j->kp + (g * groups + kg) * 16 * d);
+    uint32_t *kp = (uint32_t *) ((uint16_t *) j->kp + (g * groups + kg) * 16 * d);
     if (live < 16) {
         memset(kp, 0, (size_t) (16 * d * 2));
     }
@@ -64,7 +65,7 @@ static void repack_group(const prefill_job *j, int64_t g, int64_t kg) {
         }
     }
     for (int64_t kpair = kg * 8; kpair < kg * 8 + 8; kpair++) {
-        uint16_t *vp = j->vp + (g * (j->padded / 2) + kpair) * d * 2;
+        uint16_t *vp = (uint16_t *) j->vp + (g * (j->padded / 2) + kpair) * d * 2;
         const int64_t a = 2 * kpair, b = a + 1;
         const uint16_t *ra = values + a * d, *rb = values + b * d;
         if (b < total) {
@@ -86,8 +87,8 @@ static void widen_group(const prefill_job *j, int64_t g, int64_t kg) {
     const int64_t d = j->d, total = j->past + j->length, groups = j->padded / 16;
     const uint16_t *keys = j->k_cache + g * j->capacity * d, *values = j->v_cache + g * j->capacity * d;
     const int64_t live = total - kg * 16 < 16 ? total - kg * 16 : 16;
-    float *kw = j->kw + (g * groups + kg) * 16 * d;
-    float *vw = j->vw + (g * j->padded + kg * 16) * d;
+    float *kw = (float *) j->kp + (g * groups + kg) * 16 * d;
+    float *vw = (float *) j->vp + (g * j->padded + kg * 16) * d;
     for (int64_t s = 0; s < 16; s++) {
         const uint16_t *krow = keys + (kg * 16 + s) * d, *vrow = values + (kg * 16 + s) * d;
         for (int64_t c = 0; c < d; c++) {
@@ -103,7 +104,7 @@ static void repack_share(const void *ctx, int part, int parts) {
     const int64_t groups = j->padded / 16;
     const int64_t g0 = j->kv_heads * groups * part / parts, g1 = j->kv_heads * groups * (part + 1) / parts;
     for (int64_t gi = g0; gi < g1; gi++) {
-        if (j->kw) {
+        if (j->wide) {
             widen_group(j, gi / groups, gi % groups);
         } else {
             repack_group(j, gi / groups, gi % groups);
@@ -259,8 +260,10 @@ TARGET static inline __attribute__((always_inline)) void attend_block(const pref
     float qf[wide ? BQ * MS_CPU_MAX_HEAD_DIM : 1]; // wide: the block's queries as fp32
     float max[BQ], sum[BQ];
     float s[BQ][BK];
-    uint16_t p[BQ * BK];
-    float pf[wide ? BQ * BK : 1]; // wide: the probabilities, BF16-rounded, as fp32
+    // the probabilities [BQ][BK], rounded to BF16: BF16 values, or when wide fp32 ones
+    _Alignas(64) char p[BQ * BK * sizeof(float)];
+    const int64_t esz = wide ? 4 : 2; // bytes per element of the repacked operands and of p
+    const char *q_rows = wide ? (const char *) qf : (const char *) q;
     memset(o, 0, sizeof(float) * rows * d);
     if (wide) {
         for (int64_t i = 0; i < rows * d; i++) {
@@ -274,10 +277,9 @@ TARGET static inline __attribute__((always_inline)) void attend_block(const pref
     for (int64_t k0 = 0; k0 < key_end; k0 += BK) {
         const int64_t valid = key_end - k0 < BK ? key_end - k0 : BK;
         const int key_groups = (int) ((valid + 15) / 16);
-        const int64_t k_at = (g * groups16 + k0 / 16) * 16 * d; // the block's keys, in elements
+        const char *k_block = (const char *) j->kp + (g * groups16 + k0 / 16) * 16 * d * esz;
         for (int r = 0; r < rows; r += 4) {
-            scores4(j, wide ? (const void *) (qf + r * d) : (const void *) (q + r * d), rows - r < 4 ? rows - r : 4,
-                    wide ? (const void *) (j->kw + k_at) : (const void *) (j->kp + k_at), key_groups, &s[r], wide);
+            scores4(j, q_rows + r * d * esz, rows - r < 4 ? rows - r : 4, k_block, key_groups, &s[r], wide);
         }
         int pairs = 0;
         for (int r = 0; r < rows; r++) {
@@ -302,19 +304,14 @@ TARGET static inline __attribute__((always_inline)) void attend_block(const pref
                 const __m512 e = _mm512_maskz_mov_ps(live,
                         exp16(_mm512_sub_ps(_mm512_loadu_ps(&s[r][kg * 16]), _mm512_set1_ps(new_max))));
                 total = _mm512_add_ps(total, e);
+                char *at = p + (r * BK + kg * 16) * esz;
                 if (wide) {
-                    _mm512_storeu_ps(&pf[r * BK + kg * 16], round16(e));
+                    _mm512_storeu_ps((float *) at, round16(e));
                 } else {
-                    _mm256_storeu_si256((__m256i *) &p[r * BK + kg * 16], (__m256i) _mm512_cvtneps_pbh(e));
+                    _mm256_storeu_si256((__m256i *) at, (__m256i) _mm512_cvtneps_pbh(e));
                 }
             }
-            for (int64_t key = (int64_t) kgs * 16; key < BK; key++) {
-                if (wide) {
-                    pf[r * BK + key] = 0;
-                } else {
-                    p[r * BK + key] = 0;
-                }
-            }
+            memset(p + (r * BK + kgs * 16) * esz, 0, (size_t) ((BK - kgs * 16) * esz));
             sum[r] = sum[r] * rescale + _mm512_reduce_add_ps(total);
             if (rescale != 1.0f) {
                 for (int64_t c = 0; c < d; c++) {
@@ -324,11 +321,10 @@ TARGET static inline __attribute__((always_inline)) void attend_block(const pref
             const int row_pairs = (int) ((seen + 1) / 2);
             pairs = row_pairs > pairs ? row_pairs : pairs;
         }
-        const int64_t v_at = (g * j->padded + k0) * d; // the block's values, in elements
+        const char *v_block = (const char *) j->vp + (g * j->padded + k0) * d * esz;
         for (int r = 0; r < rows; r += 2) {
-            accumulate2(j, wide ? (const void *) (pf + r * BK) : (const void *) (p + r * BK), rows - r < 2 ? rows - r : 2,
-                        wide ? (const void *) (j->vw + v_at) : (const void *) (j->vp + v_at), wide ? 2 * pairs : pairs,
-                        o + r * d, wide);
+            accumulate2(j, p + r * BK * esz, rows - r < 2 ? rows - r : 2, v_block, wide ? 2 * pairs : pairs, o + r * d,
+                        wide);
         }
     }
     const int64_t width = j->kv_heads * j->group * d;
@@ -356,7 +352,7 @@ static void attend_share(const void *ctx, int part, int parts) {
         const int64_t head = task % (j->kv_heads * j->group), block = task / (j->kv_heads * j->group);
         const int64_t t0 = block * BQ;
         const int rows = (int) (j->length - t0 < BQ ? j->length - t0 : BQ);
-        if (j->kw) {
+        if (j->wide) {
             attend_block_wide(j, head, t0, rows);
         } else {
             attend_block_dp(j, head, t0, rows);
@@ -375,16 +371,13 @@ int ms_cpu_attention_prefill(int dtype, const void *q, int64_t length, int64_t k
         return MS_CPU_EUNSUPPORTED;
     }
     const int64_t padded = (past + length + BK - 1) / BK * BK;
-    const size_t elem = wide ? sizeof(float) : sizeof(uint16_t);
-    void *packed = aligned_alloc(64, (size_t) (2 * kv_heads * padded * d) * elem);
+    const size_t half = (size_t) (kv_heads * padded * d) * (wide ? sizeof(float) : sizeof(uint16_t));
+    char *packed = aligned_alloc(64, 2 * half);
     if (!packed) {
         return MS_CPU_ENOMEM;
     }
-    uint16_t *kp = wide ? NULL : packed;
-    float *kw = wide ? packed : NULL;
-    prefill_job job = {q, k_cache, v_cache, kp, kp ? kp + kv_heads * padded * d : NULL, kw,
-                       kw ? kw + kv_heads * padded * d : NULL, kv_heads, group, d, capacity, past, length, padded,
-                       out, 1.0f / sqrtf((float) d)};
+    prefill_job job = {q, k_cache, v_cache, wide, packed, packed + half, kv_heads, group, d, capacity, past, length,
+                       padded, out, 1.0f / sqrtf((float) d)};
     pool_run(repack_share, &job, 1);
     pool_run(attend_share, &job, 1);
     free(packed);
