@@ -155,7 +155,7 @@ VECTOR_TARGET static inline __attribute__((always_inline)) __m512 load16(const v
                                                                          const int dtype) {
     if (dtype == MS_BF16) {
         const __m256i h = _mm256_maskz_loadu_epi16(lanes, (const uint16_t *) base + i);
-        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+        return widen16(h);
     }
     return _mm512_maskz_loadu_ps(lanes, (const float *) base + i);
 }

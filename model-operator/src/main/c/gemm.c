@@ -71,7 +71,7 @@ __attribute__((target("avx512f")))
 static inline __attribute__((always_inline)) __m512i load_units(const gemm_t *g, int64_t row, int64_t p) {
     if (g->wide) {
         const __m256i h = _mm256_loadu_si256((const __m256i *) ((const uint16_t *) g->x + row * g->k + p));
-        return _mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16);
+        return _mm512_castps_si512(widen16(h));
     }
     return _mm512_loadu_si512((const uint32_t *) g->x + row * g->units + p);
 }
@@ -307,7 +307,7 @@ static void widen_rows(const uint16_t *in, int64_t rows, int64_t k, uint32_t *ou
     int64_t i = 0;
     for (; i < vcount; i += 16) {
         const __m256i h = _mm256_loadu_si256((const __m256i *) (in + i));
-        _mm512_storeu_si512(out + i, _mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+        _mm512_storeu_ps((float *) out + i, widen16(h));
     }
     for (; i < count; i++) {
         out[i] = (uint32_t) in[i] << 16;

@@ -27,6 +27,12 @@ static inline __attribute__((always_inline)) __m512 exp16(__m512 x) {
     return _mm512_maskz_mov_ps(nonzero, _mm512_scalef_ps(p, n));
 }
 
+/** 16 BF16 values widened to fp32: exact, a BF16 value being the upper half of its fp32 value. */
+__attribute__((target("avx512f")))
+static inline __attribute__((always_inline)) __m512 widen16(__m256i bf16) {
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(bf16), 16));
+}
+
 /** x rounded to BF16 and back, lane by lane, with the rounding and NaN rule of f32_to_bf16. */
 __attribute__((target("avx512f,avx512bw")))
 static inline __attribute__((always_inline)) __m512 round16(__m512 x) {

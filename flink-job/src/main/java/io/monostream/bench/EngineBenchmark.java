@@ -17,6 +17,7 @@ import io.monostream.torch.NativeHeap;
 import io.monostream.torch.Tensor;
 
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -25,6 +26,7 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.locks.LockSupport;
 import java.util.function.Supplier;
+import java.util.stream.Stream;
 
 /**
  * The engine measured against this machine's own limits, every figure a ratio from one run (the
@@ -337,35 +339,31 @@ public final class EngineBenchmark {
     // ---------------------------------------------------------------- machine limits
 
     /**
-     * The CPU the figures were measured on, the kernels' instruction set and the BF16 instructions
-     * it has: without AVX512-BF16 or AMX-BF16, BF16 products are widened to fp32 and run at the
-     * FP32 rate, so BF16 prefill cannot be twice as fast as FP32 there.
+     * The CPU the figures were measured on (its model name from /proc/cpuinfo), the kernels'
+     * instruction set, where BF16 prefill products go and the BF16 instructions the kernels found:
+     * without AVX512-BF16 or AMX-BF16, BF16 products are widened to fp32 and run at the FP32 rate,
+     * so BF16 prefill cannot be twice as fast as FP32 there.
      */
     static String cpu() {
         String model = "unknown CPU";
-        List<String> flags = List.of();
-        try {
-            for (String line : java.nio.file.Files.readAllLines(Path.of("/proc/cpuinfo"))) {
-                if (line.startsWith("model name") && model.equals("unknown CPU")) {
-                    model = line.substring(line.indexOf(':') + 1).trim();
-                } else if (line.startsWith("flags") && flags.isEmpty()) {
-                    flags = List.of(line.substring(line.indexOf(':') + 1).trim().split("\\s+"));
-                }
+        try (Stream<String> lines = Files.lines(Path.of("/proc/cpuinfo"))) {
+            model = lines.filter(l -> l.startsWith("model name")).findFirst()
+                    .map(l -> l.substring(l.indexOf(':') + 1).trim()).orElse(model);
+        } catch (IOException | java.io.UncheckedIOException e) {
+            // the model name is a label only
+        }
+        return model + "; " + CpuKernels.get().map(k -> {
+            List<String> bf16 = new ArrayList<>();
+            if ("avx512bf16".equals(k.isa())) {
+                bf16.add("AVX512-BF16");
             }
-        } catch (IOException e) {
-            return "unknown (" + e.getMessage() + ")";
-        }
-        List<String> bf16 = new ArrayList<>();
-        if (flags.contains("avx512_bf16")) {
-            bf16.add("AVX512-BF16");
-        }
-        if (flags.contains("amx_bf16")) {
-            bf16.add("AMX-BF16");
-        }
-        String kernels = CpuKernels.get().map(k -> k.isa() + ", BF16 prefill products through "
-                + (k.takesManyRows(DType.BF16) ? "the kernels" : "libtorch")).orElse("none");
-        return model + "; kernels " + kernels + "; BF16 instructions: "
-                + (bf16.isEmpty() ? "none (BF16 is multiplied at the FP32 rate)" : String.join(", ", bf16));
+            if (k.hasAmxBf16()) {
+                bf16.add("AMX-BF16");
+            }
+            return "kernels " + k.isa() + ", BF16 prefill products through "
+                    + (k.takesManyRows(DType.BF16) ? "the kernels" : "libtorch") + "; BF16 instructions: "
+                    + (bf16.isEmpty() ? "none (BF16 is multiplied at the FP32 rate)" : String.join(", ", bf16));
+        }).orElse("CPU kernels off (BF16 instructions unknown)");
     }
 
     /**

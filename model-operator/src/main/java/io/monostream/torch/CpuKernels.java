@@ -102,6 +102,7 @@ public final class CpuKernels {
     private final MethodHandle preferPortable;
     private final MethodHandle preferWide;
     private final String isa;
+    private final boolean avx512; // the blocked product's vector instructions
     private final boolean amxBf16;
     // BF16 products of many rows go to libtorch: on AMX-BF16 CPUs, where oneDNN multiplies on the
     // tiles, or when a test asks (bf16ManyRowsThroughLibtorch)
@@ -144,6 +145,7 @@ public final class CpuKernels {
                 throw new TorchException(path + " has ABI version " + version + ", this build expects " + ABI_VERSION);
             }
             isa = ((MemorySegment) isaName.invokeExact()).reinterpret(64).getString(0);
+            avx512 = "avx512bf16".equals(isa) || "avx512f".equals(isa);
             amxBf16 = (int) amx.invokeExact() != 0;
             String route = System.getProperty(BF16_PREFILL_PROPERTY, "");
             bf16ManyRowsToLibtorch = switch (route) {
@@ -295,7 +297,6 @@ public final class CpuKernels {
 
     /** Whether products of this dtype take many rows on this CPU (BF16 needs an even K besides). */
     public boolean takesManyRows(DType dtype) {
-        boolean avx512 = "avx512bf16".equals(isa) || "avx512f".equals(isa);
         return switch (dtype) {
             case BF16 -> avx512 && !bf16ManyRowsToLibtorch;
             case F32 -> avx512;
@@ -311,6 +312,11 @@ public final class CpuKernels {
      */
     public boolean keepsPlainWeights(DType dtype) {
         return takesManyRows(dtype) || (dtype == DType.BF16 && bf16ManyRowsToLibtorch);
+    }
+
+    /** Whether the CPU has AMX-BF16 tiles that the OS enables ({@code ms_cpu_has_amx_bf16}). */
+    public boolean hasAmxBf16() {
+        return amxBf16;
     }
 
     /**
